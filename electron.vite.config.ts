@@ -12,6 +12,7 @@ export default defineConfig({
       rollupOptions: {
         input: {
           index: resolve(__dirname, 'electron/main/index.ts'),
+          cli: resolve(__dirname, 'core/cli/main.ts'),
           'hash-worker': resolve(__dirname, 'core/sync/hash-worker.ts'),
         },
       },
@@ -21,7 +22,8 @@ export default defineConfig({
     plugins: [externalizeDepsPlugin()],
     build: {
       outDir: 'out/preload',
-      rollupOptions: { input: { index: resolve(__dirname, 'electron/preload/index.ts') } },
+      // Sandboxed preloads must be CommonJS.
+      rollupOptions: { input: { index: resolve(__dirname, 'electron/preload/index.ts') }, output: { format: 'cjs', entryFileNames: '[name].cjs' } },
     },
   },
   renderer: {

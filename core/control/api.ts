@@ -24,6 +24,8 @@ export interface NodeStatus {
   team: string | null;
   /** gRPC address `ip:port`. */
   address: string;
+  /** Port of this node's browser console (same interface as `address`), null when it serves none. */
+  consolePort: number | null;
   up: boolean;
   raftState: RaftRoleView;
   term: number;

@@ -1,0 +1,433 @@
+/**
+ * One ClusterDesk node: wires the peer server, the embedded Raft store, locks, folder sync,
+ * routed compute, jobs and the ControlApi together. Runs in plain Node (`clusterdesk node`) and
+ * inside Electron's main process alike; it imports nothing from Electron.
+ *
+ * On-disk layout under `dataDir` (one node): `folder/` (the synchronized folder, unless
+ * `folder` is given), `state/` (Raft WAL, object store, sync state), `node.log`.
+ */
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { LockConflictError, UnavailableError, ValidationError, toWire } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { addressOf, type Topology } from '../config/schema';
+import type { ActivityEntry, ClusterStatus, ControlEvent, ControlMethod, FileEntry, JobInfo, NodeStatus, ParamsOf, ResultOf, RaftRoleView } from '../control/api';
+import { parseCall } from '../control/schema';
+import { defaultTasks } from '../compute/tasks';
+import { EmbeddedKv } from '../kv/embedded-kv';
+import { JobDispatcher, JobStore } from '../jobs/jobs';
+import { FILE_PREFIX, LOCK_PREFIX, LockManager, parseLock } from '../locks/lock-manager';
+import { SyncEngine } from '../sync/engine';
+import { validatePath } from '../sync/paths';
+import type { Watcher } from '../kv/types';
+import { ComputeService } from './compute-service';
+import { GrpcBlobFetcher, GrpcRaftTransport, PeerClients, startPeerServer, type PeerDirectory } from './peer';
+
+export interface NodeOptions {
+  topology: Topology;
+  /** This node's id in the topology. */
+  id: string;
+  /** Per-node data directory (created if missing). */
+  dataDir: string;
+  /** Synchronized folder; default `<dataDir>/folder`. */
+  folder?: string;
+  logger: Logger;
+  /** Raft tick in milliseconds (default 50; election timeout 10–20 ticks). */
+  tickMs?: number;
+  /** Status poll period in milliseconds (default 1000). */
+  pollMs?: number;
+}
+
+/** What a console transport needs from a node. */
+export interface ControlHandler {
+  call<M extends ControlMethod>(method: M, params: unknown): Promise<ResultOf<M>>;
+  onEvent(listener: (event: ControlEvent) => void): () => void;
+}
+
+interface PeerView {
+  up: boolean;
+  lastSeen: number;
+  metrics: Record<string, unknown> | null;
+  versions: Record<string, number>;
+}
+
+export class ClusterNode implements ControlHandler {
+  readonly id: string;
+  readonly topology: Topology;
+  readonly folder: string;
+  readonly dataDir: string;
+  readonly kv: EmbeddedKv;
+  readonly sync: SyncEngine;
+  readonly locks: LockManager;
+  readonly jobs: JobStore;
+  readonly compute: ComputeService;
+  private readonly log: Logger;
+  private readonly dir: PeerDirectory;
+  private readonly clients: PeerClients;
+  private readonly transport: GrpcRaftTransport;
+  private readonly dispatcher: JobDispatcher;
+  private server: grpc.Server | null = null;
+  private readonly listeners = new Set<(e: ControlEvent) => void>();
+  private readonly peers = new Map<string, PeerView>();
+  private readonly activityLog: ActivityEntry[] = [];
+  private readonly watchers: Watcher[] = [];
+  private pollTimer: NodeJS.Timeout | null = null;
+  private filesTimer: NodeJS.Timeout | null = null;
+  private lastLeader: string | null = null;
+  private lastStatus: ClusterStatus | null = null;
+  private stopped = false;
+  private pollCount = 0;
+
+  constructor(private readonly options: NodeOptions) {
+    const { topology, id } = options;
+    if (!topology.byId.has(id)) throw new ValidationError(`node "${id}" is not in cluster "${topology.config.name}" (nodes: ${[...topology.byId.keys()].join(', ')})`);
+    this.id = id;
+    this.topology = topology;
+    this.dataDir = resolve(options.dataDir);
+    this.folder = resolve(options.folder ?? join(this.dataDir, 'folder'));
+    const stateDir = join(this.dataDir, 'state');
+    mkdirSync(this.folder, { recursive: true });
+    mkdirSync(stateDir, { recursive: true });
+    this.log = options.logger;
+    const dir: PeerDirectory = (this.dir = {
+      cluster: topology.config.name,
+      self: id,
+      addresses: new Map([...topology.byId.keys()].map((n) => {
+        const a = addressOf(topology, n);
+        return [n, `${a.host}:${a.port}`];
+      })),
+    });
+    this.clients = new PeerClients(dir);
+    this.transport = new GrpcRaftTransport(dir, this.clients, this.log.child({ mod: 'transport' }));
+    this.kv = new EmbeddedKv({
+      id,
+      voters: topology.voters,
+      learners: topology.learners,
+      dataDir: join(stateDir, 'raft'),
+      transport: this.transport,
+      clusterId: topology.config.name,
+      preferred: topology.preferredLeader === id,
+      tickMs: options.tickMs ?? 50,
+      seed: `${topology.config.name}/${id}/${process.pid}`,
+      logger: this.log.child({ mod: 'raft' }),
+    });
+    this.locks = new LockManager(this.kv);
+    this.jobs = new JobStore(this.kv, id);
+    const host = topology.byId.get(id)?.host ?? '';
+    this.sync = new SyncEngine({
+      nodeId: id,
+      host,
+      folder: this.folder,
+      dataDir: join(stateDir, 'sync'),
+      kv: this.kv,
+      fetcher: new GrpcBlobFetcher(this.clients, id, this.log.child({ mod: 'fetch' })),
+      logger: this.log.child({ mod: 'sync' }),
+      onActivity: (e: ActivityEntry) => this.activity(e),
+    });
+    this.compute = new ComputeService(id, topology, this.clients, defaultTasks(), () => this.kv.status().leaderId, (n) => this.isUp(n), this.log.child({ mod: 'compute' }));
+    this.dispatcher = new JobDispatcher(
+      this.kv,
+      async (job) => {
+        const r = await this.compute.request(job.op, job.values, job.team);
+        return { result: r.result, route: r.route };
+      },
+      Date.now,
+      this.log.child({ mod: 'jobs' }),
+    );
+  }
+
+  /** Starts every part; resolves when the peer server listens and sync has started. */
+  async start(): Promise<void> {
+    const a = addressOf(this.topology, this.id);
+    this.server = await startPeerServer({
+      host: a.host,
+      port: a.port,
+      dir: this.dir,
+      handlers: {
+        raft: (msgs) => this.transport.deliver(msgs),
+        kvForward: (from, payload) => this.transport.handleForward(from, payload),
+        forward: (req) => this.compute.handleForward(req),
+        metrics: () => this.metrics(),
+        localFiles: () => Object.fromEntries(Object.entries(this.sync.localVersions()).map(([k, v]) => [k, v ?? 0])),
+        openObject: (sha) => (this.sync.objects.has(sha) ? this.sync.objects.createReadStream(sha) : null),
+      },
+      logger: this.log.child({ mod: 'peer' }),
+    }).catch((err: Error) => {
+      throw new UnavailableError(`node ${this.id}: ${err.message}`, { cause: err });
+    });
+    await this.kv.start();
+    this.kv.onStatus(() => this.onRaftStatus());
+    for (const n of this.topology.byId.keys()) if (n !== this.id) this.peers.set(n, { up: true, lastSeen: 0, metrics: null, versions: {} });
+    await this.sync.start();
+    this.sync.onChange(() => this.scheduleFiles());
+    this.watchers.push(this.kv.watch(LOCK_PREFIX, () => this.scheduleFiles()));
+    this.watchers.push(this.kv.watch(FILE_PREFIX, () => this.scheduleFiles()));
+    this.watchers.push(this.jobs.watch((job) => this.onJob(job)));
+    this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? 1000);
+    void this.poll();
+    this.log.info({ folder: this.folder, address: `${a.host}:${a.port}` }, 'node started');
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.filesTimer) clearTimeout(this.filesTimer);
+    this.dispatcher.stop();
+    for (const w of this.watchers) w.cancel();
+    await this.sync.stop().catch((err: Error) => this.log.warn({ err: err.message }, 'sync stop failed'));
+    await this.kv.stop().catch((err: Error) => this.log.warn({ err: err.message }, 'raft stop failed'));
+    this.server?.forceShutdown();
+    this.clients.close();
+    this.log.info('node stopped');
+  }
+
+  // ---- ControlApi ----
+
+  onEvent(listener: (event: ControlEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Validates and runs a console command. @throws typed errors (ValidationError for bad input). */
+  async call<M extends ControlMethod>(method: M, rawParams: unknown): Promise<ResultOf<M>> {
+    const { params } = parseCall<M>(method, rawParams);
+    return (await this.dispatch(method, params)) as ResultOf<M>;
+  }
+
+  private async dispatch(method: ControlMethod, params: unknown): Promise<unknown> {
+    const who = { node: this.id, host: this.topology.byId.get(this.id)?.host ?? '', user: process.env.USER ?? process.env.USERNAME ?? 'user' };
+    switch (method) {
+      case 'status':
+        return this.lastStatus ?? (await this.poll());
+      case 'listFiles':
+        return this.listFiles();
+      case 'lock': {
+        const p = params as ParamsOf<'lock'>;
+        const path = validatePath(p.path);
+        const info = await this.locks.lock(path, p.mode ?? 'exclusive', { ...who, user: p.user ?? who.user }, Date.now());
+        this.activity({ at: Date.now(), level: 'info', node: this.id, kind: 'lock', message: `${this.id} locked ${path} (${info.mode}, fencing token ${info.fencingToken})` });
+        return info;
+      }
+      case 'unlock': {
+        const p = params as ParamsOf<'unlock'>;
+        const path = validatePath(p.path);
+        const r = await this.locks.unlock(path, who, p.force ?? false);
+        if (r.released) {
+          const broke = p.force && r.previous && !r.previous.holders.includes(this.id);
+          this.activity({ at: Date.now(), level: broke ? 'warn' : 'info', node: this.id, kind: 'lock', message: broke ? `${this.id} broke ${r.previous?.holders.join(', ')}'s lock on ${path}` : `${this.id} unlocked ${path}` });
+        }
+        return { path, released: r.released };
+      }
+      case 'upload': {
+        const p = params as ParamsOf<'upload'>;
+        const path = validatePath(p.path);
+        await this.refuseIfLockedByOther(path);
+        const bytes = Buffer.from(p.dataBase64, 'base64');
+        return await this.sync.writeLocal(path, bytes);
+      }
+      case 'deleteFile': {
+        const path = validatePath((params as ParamsOf<'deleteFile'>).path);
+        await this.refuseIfLockedByOther(path);
+        await this.sync.deleteLocal(path);
+        return { path };
+      }
+      case 'renameFile': {
+        const p = params as ParamsOf<'renameFile'>;
+        const from = validatePath(p.from);
+        const to = validatePath(p.to);
+        await this.refuseIfLockedByOther(from);
+        await this.refuseIfLockedByOther(to);
+        await this.sync.renameLocal(from, to);
+        return { from, to };
+      }
+      case 'request': {
+        const p = params as ParamsOf<'request'>;
+        return this.compute.request(p.op, p.values, p.team ?? null);
+      }
+      case 'submit': {
+        const p = params as ParamsOf<'submit'>;
+        const tasks = defaultTasks();
+        tasks.get(p.op).validate(p.values);
+        if (p.team && !this.topology.teams.some((t) => t.name === p.team)) throw new ValidationError(`unknown team "${p.team}"`);
+        return this.jobs.submit(p.op, p.values, p.team ?? null, Date.now());
+      }
+      case 'listJobs':
+        return this.jobs.list();
+      case 'activity':
+        return [...this.activityLog];
+    }
+  }
+
+  private async refuseIfLockedByOther(path: string): Promise<void> {
+    const lock = await this.locks.get(path);
+    if (lock && !lock.holders.includes(this.id)) {
+      throw new LockConflictError(`"${path}" is locked by ${lock.holders.join(', ')} since ${new Date(lock.since).toISOString()}`, { detail: { lock } });
+    }
+  }
+
+  private async listFiles(): Promise<FileEntry[]> {
+    const [files, locks] = await Promise.all([this.kv.range(FILE_PREFIX, { prefix: true, serializable: true }), this.kv.range(LOCK_PREFIX, { prefix: true, serializable: true })]);
+    const lockByPath = new Map(locks.kvs.map((kv) => parseLock(kv)).filter((l) => !!l).map((l) => [l!.path, l!]));
+    const mine = this.sync.localVersions();
+    const out: FileEntry[] = [];
+    for (const kv of files.kvs) {
+      let rec: { path: string; size: number; sha256: string; version: number; deleted: boolean; modifiedBy: string; modifiedAt: number };
+      try {
+        rec = JSON.parse(kv.value);
+      } catch {
+        continue;
+      }
+      if (rec.deleted) continue;
+      const replicas: Record<string, number | null> = { [this.id]: mine[rec.path] ?? null };
+      for (const [n, view] of this.peers) replicas[n] = view.up ? (view.versions[rec.path] ?? null) : null;
+      out.push({ ...rec, lock: lockByPath.get(rec.path) ?? null, replicas });
+    }
+    return out.sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  // ---- status and events ----
+
+  private isUp(id: string): boolean {
+    return id === this.id || (this.peers.get(id)?.up ?? false);
+  }
+
+  private metrics(): Record<string, unknown> {
+    const s = this.kv.status();
+    return {
+      id: this.id,
+      raftState: s.role,
+      term: s.term,
+      commitIndex: s.commitIndex,
+      appliedIndex: s.appliedIndex,
+      leaderId: s.leaderId ?? '',
+      queueDepth: this.compute.queue.depth,
+      inFlight: this.compute.running,
+      requestsPerSec: this.compute.queue.rate(),
+      syncBacklog: this.sync.backlog(),
+      pid: process.pid,
+      folder: this.folder,
+      host: this.topology.byId.get(this.id)?.host ?? '',
+    };
+  }
+
+  private async poll(): Promise<ClusterStatus> {
+    const withVersions = this.pollCount++ % 2 === 0;
+    await Promise.all(
+      [...this.peers.keys()].map(async (n) => {
+        const view = this.peers.get(n) as PeerView;
+        try {
+          view.metrics = await this.clients.unary<Record<string, unknown>>(n, 'GetMetrics', {}, 800);
+          if (withVersions) view.versions = (await this.clients.unary<{ versions: Record<string, number> }>(n, 'ListLocal', {}, 800)).versions ?? {};
+          if (!view.up) this.activity({ at: Date.now(), level: 'info', node: this.id, kind: 'node', message: `${n} is up` });
+          view.up = true;
+          view.lastSeen = Date.now();
+        } catch {
+          if (view.up && view.lastSeen > 0) this.activity({ at: Date.now(), level: 'warn', node: this.id, kind: 'node', message: `${n} is down (no answer)` });
+          view.up = false;
+        }
+      }),
+    );
+    const status = this.buildStatus();
+    this.lastStatus = status;
+    this.emit({ type: 'status', status });
+    if (withVersions) this.scheduleFiles();
+    return status;
+  }
+
+  private buildStatus(): ClusterStatus {
+    const raft = this.kv.status();
+    const nodes: NodeStatus[] = this.topology.config.processes.map((p) => {
+      const a = addressOf(this.topology, p.id);
+      const m = p.id === this.id ? this.metrics() : (this.peers.get(p.id)?.metrics ?? null);
+      const up = this.isUp(p.id);
+      const num = (k: string): number => (m && typeof m[k] === 'number' ? (m[k] as number) : 0);
+      return {
+        id: p.id,
+        host: p.host,
+        role: p.role,
+        team: p.team,
+        address: `${a.host}:${a.port}`,
+        consolePort: a.consolePort,
+        up,
+        raftState: (up && m ? String(m.raftState) : 'unknown') as RaftRoleView,
+        term: num('term'),
+        commitIndex: num('commitIndex'),
+        appliedIndex: num('appliedIndex'),
+        queueDepth: num('queueDepth'),
+        inFlight: num('inFlight'),
+        requestsPerSec: num('requestsPerSec'),
+        syncBacklog: num('syncBacklog'),
+        pid: m && num('pid') > 0 ? num('pid') : null,
+        folder: m && typeof m.folder === 'string' ? m.folder : '',
+        lastSeen: p.id === this.id ? Date.now() : (this.peers.get(p.id)?.lastSeen ?? 0),
+      };
+    });
+    const hosts = Object.keys(this.topology.config.hosts).map((h) => ({ name: h, nodes: this.topology.config.processes.filter((p) => p.host === h).map((p) => p.id) }));
+    return {
+      self: this.id,
+      clusterName: this.topology.config.name,
+      leaderId: raft.leaderId,
+      term: raft.term,
+      nodes,
+      links: this.topology.links,
+      teams: this.topology.teams,
+      hosts,
+      at: Date.now(),
+    };
+  }
+
+  private onRaftStatus(): void {
+    const s = this.kv.status();
+    this.dispatcher.setLeader(s.role === 'leader');
+    if (s.leaderId !== this.lastLeader) {
+      const prev = this.lastLeader;
+      this.lastLeader = s.leaderId;
+      this.activity({
+        at: Date.now(),
+        level: s.leaderId ? 'info' : 'warn',
+        node: this.id,
+        kind: 'leader',
+        message: s.leaderId ? `${s.leaderId} is the Raft leader (term ${s.term})${prev ? `, was ${prev}` : ''}` : `no Raft leader (term ${s.term}); election under way`,
+      });
+    }
+  }
+
+  private onJob(job: JobInfo): void {
+    this.emit({ type: 'job', job });
+    if (job.state === 'done' || job.state === 'failed') {
+      if (job.submittedBy === this.id) {
+        this.activity({ at: Date.now(), level: job.state === 'done' ? 'info' : 'error', node: this.id, kind: 'job', message: job.state === 'done' ? `job ${job.id} (${job.op}) finished: ${JSON.stringify(job.result)}` : `job ${job.id} failed: ${job.error?.message}` });
+      }
+    }
+  }
+
+  private scheduleFiles(): void {
+    if (this.filesTimer || this.stopped) return;
+    this.filesTimer = setTimeout(() => {
+      this.filesTimer = null;
+      this.listFiles()
+        .then((files) => this.emit({ type: 'files', files }))
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'files event failed'));
+    }, 100);
+  }
+
+  private activity(entry: ActivityEntry): void {
+    this.activityLog.push(entry);
+    if (this.activityLog.length > 200) this.activityLog.shift();
+    if (entry.level === 'info') this.log.info({ kind: entry.kind }, entry.message);
+    else this.log.warn({ kind: entry.kind }, entry.message);
+    this.emit({ type: 'activity', entry });
+  }
+
+  private emit(event: ControlEvent): void {
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch (err) {
+        this.log.error({ err: toWire(err) }, 'event listener failed');
+      }
+    }
+  }
+}

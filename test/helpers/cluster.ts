@@ -1,0 +1,159 @@
+/**
+ * Test helpers: a real cluster of real node processes on 127.0.0.1, started through the
+ * `clusterdesk up` CLI in a temporary data directory with a copy of the two-host topology on
+ * free ports. Used by the integration tests and the Playwright e2e tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connectControl, type WsControlClient } from '../../core/control/ws-client';
+import type { ClusterStatus } from '../../core/control/api';
+
+export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const CLI = join(ROOT, 'bin', 'clusterdesk.js');
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((r) => {
+    const s = createServer();
+    s.once('error', () => r(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
+  });
+}
+
+/** Finds `count` consecutive free ports below the ephemeral range (20000–31999). */
+export async function freePortBlock(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 1200) * 10;
+    let ok = true;
+    for (let i = 0; i < count && ok; i++) ok = await portFree(base + i);
+    if (ok) return base;
+  }
+  throw new Error('no free port block found');
+}
+
+/** Writes a copy of the two-host topology on 127.0.0.1 with ports base..base+11. */
+export function writeTestConfig(dir: string, base: number, name = 'test-cluster'): string {
+  const demo = JSON.parse(readFileSync(join(ROOT, 'resources/clusters/two-hosts-local.json'), 'utf8')) as {
+    name: string;
+    processes: { port: number; consolePort?: number }[];
+  };
+  demo.name = name;
+  demo.processes.forEach((p, i) => {
+    p.port = base + i;
+    p.consolePort = base + 6 + i;
+  });
+  const file = join(dir, 'cluster.json');
+  writeFileSync(file, JSON.stringify(demo, null, 2));
+  return file;
+}
+
+export interface TestCluster {
+  dir: string;
+  config: string;
+  data: string;
+  token: string;
+  consoleUrl: string;
+  output: string[];
+  process: ChildProcess;
+  folder(id: string): string;
+  consoleUrlOf(id: string): string;
+  /** A ControlApi client connected to node `id`'s console. */
+  client(id: string): Promise<WsControlClient>;
+  /** Runs the CLI against this cluster; resolves with exit code and output. */
+  cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  status(via?: string): Promise<ClusterStatus>;
+  /** pid of node `id` (from status). */
+  stop(): Promise<void>;
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes; then throws with `what`. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false> | T | null | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v as T;
+    } catch (err) {
+      lastErr = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
+}
+
+/** Starts `clusterdesk up` on a fresh copy of the two-host topology; resolves after `ready`. */
+export async function startTestCluster(opts: { name?: string } = {}): Promise<TestCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-test-'));
+  const base = await freePortBlock(12);
+  const config = writeTestConfig(dir, base, opts.name);
+  const data = join(dir, 'data');
+  const output: string[] = [];
+  const child = spawn(process.execPath, [CLI, 'up', '--config', config, '--data', data], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLUSTERDESK_LOG_LEVEL: 'debug' } });
+  const onLine = (chunk: Buffer): void => {
+    for (const l of chunk.toString().split('\n')) if (l.trim()) output.push(l);
+  };
+  child.stdout.on('data', onLine);
+  child.stderr.on('data', onLine);
+  let exited = false;
+  child.on('exit', () => (exited = true));
+  await waitFor('the cluster to print "ready"', () => {
+    if (exited) throw new Error(`clusterdesk up exited early:\n${output.join('\n')}`);
+    return output.includes('ready');
+  }, 60_000);
+  const info = JSON.parse(readFileSync(join(data, 'console.json'), 'utf8')) as { token: string; consoles: { id: string; url: string }[] };
+  const consoleUrl = (output.find((l) => l.startsWith('console: ')) ?? '').slice('console: '.length);
+  const cluster: TestCluster = {
+    dir,
+    config,
+    data,
+    token: info.token,
+    consoleUrl,
+    output,
+    process: child,
+    folder: (id) => join(data, id, 'folder'),
+    consoleUrlOf: (id) => info.consoles.find((c) => c.id === id)?.url ?? '',
+    async client(id) {
+      const u = new URL(cluster.consoleUrlOf(id));
+      return connectControl(`ws://${u.host}/control?token=${info.token}`);
+    },
+    cli(args) {
+      return new Promise((r) => {
+        const p = spawn(process.execPath, [CLI, ...args, '--data', data], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+        p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        p.on('exit', (code) => r({ code: code ?? -1, stdout, stderr }));
+      });
+    },
+    async status(via) {
+      const ids = via ? [via] : info.consoles.map((c) => c.id);
+      let last: unknown;
+      for (const id of ids) {
+        try {
+          const c = await cluster.client(id);
+          try {
+            return await c.call('status', {});
+          } finally {
+            c.close();
+          }
+        } catch (err) {
+          last = err;
+        }
+      }
+      throw last;
+    },
+    async stop() {
+      if (!exited) {
+        child.kill('SIGTERM');
+        await waitFor('clusterdesk up to exit', () => exited, 20_000).catch(() => child.kill('SIGKILL'));
+      }
+      if (!process.env.KEEP_TEST_DATA && existsSync(dir)) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return cluster;
+}
