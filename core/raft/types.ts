@@ -48,7 +48,9 @@ export interface Snapshot {
 /**
  * A Raft message. Fields not used by a type are 0 / '' / empty.
  * - AppendEntries: `index`/`logTerm` = prevLogIndex/prevLogTerm, `entries`, `commit` = leaderCommit.
- * - AppendEntriesResponse: `index` = last matching index on success; on `reject`, `rejectHint` = follower's last index.
+ * - AppendEntriesResponse: `index` = last matching index on success; on `reject`, `index` = the rejected prevLogIndex,
+ *   `rejectHint` = the follower's largest index <= min(prevLogIndex, its last index) whose term <= prevLogTerm, and
+ *   `logTerm` = that entry's term (etcd's fast backtracking; with an empty or shorter log it is the follower's last index).
  * - RequestVote / PreVote: `index`/`logTerm` = candidate's lastLogIndex/lastLogTerm.
  * - *Response with `reject` = vote not granted.
  * - Heartbeat: `commit`; `context` carries a ReadIndex round's id when present.

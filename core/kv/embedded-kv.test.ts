@@ -1,0 +1,156 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { NotFoundError, UnavailableError } from '../common/errors';
+import { EmbeddedKv } from './embedded-kv';
+import { MemoryTransport } from './testing/memory-transport';
+import type { WatchEvent } from './types';
+
+const VOTERS = ['A', 'B', 'C'];
+const LEARNERS = ['L'];
+const ALL = [...VOTERS, ...LEARNERS];
+
+async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+let cleanup: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const c of cleanup.reverse()) await c();
+  cleanup = [];
+});
+
+function makeCluster(dir = mkdtempSync(join(tmpdir(), 'cd-ekv-')), hub = new MemoryTransport(1)) {
+  const nodes = new Map<string, EmbeddedKv>();
+  const create = (id: string) => {
+    const kv = new EmbeddedKv({ id, voters: VOTERS, learners: LEARNERS, dataDir: join(dir, id), transport: hub.transport(id), clusterId: 'test', tickMs: 10, preferred: id === 'A', seed: `s/${id}`, requestTimeoutMs: 10_000 });
+    nodes.set(id, kv);
+    return kv;
+  };
+  for (const id of ALL) create(id);
+  cleanup.push(async () => {
+    for (const kv of nodes.values()) await kv.stop();
+  });
+  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  const leader = () => waitFor('a leader', () => [...nodes.entries()].find(([, kv]) => kv.status().role === 'leader')?.[0]);
+  return { dir, hub, nodes, create, leader, kv: (id: string) => nodes.get(id)! };
+}
+
+describe('EmbeddedKv cluster (3 voters + 1 learner, MemoryTransport, real WALs)', () => {
+  it('forwards writes from followers and learners, runs txns, serves linearizable reads everywhere', async () => {
+    const c = makeCluster();
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    const leader = await c.leader();
+    const follower = VOTERS.find((x) => x !== leader)!;
+    const p1 = await c.kv(follower).put('cfg/a', '1');
+    // The forwarding node has applied its own write (read-your-writes, serializable).
+    expect((await c.kv(follower).range('cfg/a', { serializable: true })).kvs[0]?.value).toBe('1');
+    const p2 = await c.kv('L').put('cfg/b', '2');
+    expect(p2.revision).toBe(p1.revision + 1);
+    for (const id of ALL) {
+      const r = await c.kv(id).range('cfg/', { prefix: true });
+      expect(r.kvs.map((kv) => `${kv.key}=${kv.value}`)).toEqual(['cfg/a=1', 'cfg/b=2']);
+    }
+    const ok = await c.kv(follower).txn({ compare: [{ key: 'cfg/a', target: 'modRevision', result: '=', value: p1.revision }], success: [{ type: 'put', key: 'cfg/a', value: 'x' }], failure: [] });
+    expect(ok.succeeded).toBe(true);
+    const stale = await c.kv('L').txn({ compare: [{ key: 'cfg/a', target: 'modRevision', result: '=', value: p1.revision }], success: [{ type: 'put', key: 'cfg/a', value: 'y' }], failure: [{ type: 'range', key: 'cfg/a' }] });
+    expect(stale.succeeded).toBe(false);
+    expect(stale.responses[0]).toMatchObject({ type: 'range', kvs: [{ value: 'x', modRevision: ok.revision }] });
+    const del = await c.kv(leader).delete('cfg/', { prefix: true });
+    expect(del.deleted).toBe(2);
+  });
+
+  it('watch replays from a revision then streams live, on a follower and on the learner', async () => {
+    const c = makeCluster();
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    await c.leader();
+    const r1 = await c.kv('A').put('w/1', 'a');
+    await c.kv('B').put('w/2', 'b');
+    await c.kv('C').put('other', 'z');
+    const seen = new Map<string, string[]>();
+    for (const id of ['B', 'L']) {
+      seen.set(id, []);
+      // Make sure the local replica caught up before watching from a revision.
+      await c.kv(id).range('w/', { prefix: true });
+      c.kv(id).watch('w/', (evs: WatchEvent[], rev) => seen.get(id)!.push(...evs.map((e) => `${rev}:${e.type}:${e.kv.key}`)), { fromRevision: r1.revision });
+    }
+    const r3 = await c.kv('L').put('w/3', 'c');
+    const r4 = await c.kv('A').delete('w/1');
+    const expected = [`${r1.revision}:put:w/1`, `${r1.revision + 1}:put:w/2`, `${r3.revision}:put:w/3`, `${r4.revision}:delete:w/1`];
+    for (const id of ['B', 'L']) await waitFor(`watch on ${id}`, () => seen.get(id)!.length >= 4);
+    for (const id of ['B', 'L']) expect(seen.get(id)).toEqual(expected);
+  });
+
+  it('lease expiry deletes attached keys; keep-alive on an expired lease is NotFoundError', async () => {
+    const c = makeCluster();
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    const leader = await c.leader();
+    const follower = VOTERS.find((x) => x !== leader)!;
+    const { id } = await c.kv(follower).leaseGrant(1);
+    await c.kv(follower).put('lock/x', 'held', { lease: id });
+    await c.kv(follower).put('plain', 'stays');
+    expect((await c.kv(follower).leaseKeepAlive(id)).ttl).toBe(1);
+    await waitFor('lease expiry', async () => (await c.kv('L').range('lock/x')).count === 0);
+    expect((await c.kv('L').range('plain')).count).toBe(1);
+    await expect(c.kv(follower).leaseKeepAlive(id)).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('after the leader stops another voter leads and writes work again', async () => {
+    const c = makeCluster();
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    const old = await c.leader();
+    await c.kv(old).put('k', 'v1');
+    await c.kv(old).stop();
+    const rest = ALL.filter((x) => x !== old);
+    const neu = await waitFor('new leader', () => rest.find((x) => c.kv(x).status().role === 'leader'));
+    expect(neu).not.toBe('L');
+    const w = await c.kv('L').put('k', 'v2');
+    expect(w.revision).toBeGreaterThan(1);
+    for (const id of rest) expect((await c.kv(id).range('k')).kvs[0]?.value).toBe('v2');
+  });
+
+  it('stop all, restart from the WALs: data and revisions are intact', async () => {
+    const c = makeCluster();
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    await c.leader();
+    for (let i = 0; i < 10; i++) await c.kv(ALL[i % 4]!).put(`d/${i}`, String(i));
+    const before = await c.kv('A').range('d/', { prefix: true });
+    await Promise.all(ALL.map((id) => c.kv(id).stop()));
+
+    const c2 = makeCluster(c.dir, new MemoryTransport(2));
+    await Promise.all(ALL.map((id) => c2.kv(id).start()));
+    // Each replica rebuilt its state from its own WAL before any leader exists.
+    for (const id of ALL) expect(c2.kv(id).localRevision()).toBeGreaterThan(0);
+    await c2.leader();
+    for (const id of ALL) {
+      const r = await c2.kv(id).range('d/', { prefix: true });
+      expect(r.kvs).toEqual(before.kvs);
+    }
+    const after = await c2.kv('B').put('d/new', 'x');
+    expect(after.revision).toBe(before.revision + 1);
+  });
+});
+
+describe('EmbeddedKv without quorum', () => {
+  it('rejects writes and linearizable reads with UnavailableError, still serves serializable reads', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cd-ekv-'));
+    const hub = new MemoryTransport(3);
+    const nodes = ['A', 'L'].map((id) => new EmbeddedKv({ id, voters: VOTERS, learners: LEARNERS, dataDir: join(dir, id), transport: hub.transport(id), clusterId: 'test', tickMs: 10, requestTimeoutMs: 300 }));
+    cleanup.push(async () => {
+      for (const n of nodes) await n.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    await Promise.all(nodes.map((n) => n.start()));
+    await expect(nodes[1]!.put('k', 'v')).rejects.toBeInstanceOf(UnavailableError);
+    await expect(nodes[0]!.range('k')).rejects.toBeInstanceOf(UnavailableError);
+    expect(await nodes[1]!.range('k', { serializable: true })).toMatchObject({ count: 0, revision: 0 });
+    expect(nodes.map((n) => n.status().leaderId)).toEqual([null, null]);
+  });
+});

@@ -1,0 +1,566 @@
+/**
+ * `EmbeddedKv`: the Raft-replicated {@link ReplicatedKV} (the etcd `node.go` + `etcdserver` role).
+ *
+ * It owns everything with side effects around the pure core: the tick timer, the WAL in
+ * `dataDir`, the transport, the apply loop, client requests and watches.
+ *
+ * - Ready loop ({@link EmbeddedKv.drive}): persist (one write + fsync per Ready), send, apply,
+ *   advance — synchronously, so no Raft input interleaves with persistence.
+ * - Writes are proposed on the leader. A follower or learner forwards them with
+ *   `transport.forward` (JSON request; replies carry `{ ok, value }` or `{ ok: false, error: WireError }`).
+ *   A write resolves once committed and applied on the proposing node; on a forwarding node it
+ *   additionally waits until the local replica has applied that index (read-your-writes for
+ *   serializable reads and watches).
+ * - Linearizable reads use ReadIndex (thesis §6.4) on the leader; followers ask the leader for
+ *   a read index and serve from their own replica once it has applied that far.
+ * - While no leader is known, requests retry every ~2 ticks until `requestTimeoutMs`, then
+ *   reject with UnavailableError. NotLeader/Unavailable answers are retried; a proposal whose
+ *   outcome is unknown at the deadline rejects with TimeoutError (it may still commit).
+ * - Leases: the leader tracks deadlines in ticks and proposes `leaseRevoke` on expiry;
+ *   keep-alives go to the leader; a new leader resets every deadline to the full TTL (as etcd).
+ * - Restart: the WAL restores term/vote/log; committed entries are re-applied from index 1 to
+ *   rebuild the state machine. Snapshot seam: pass `applied` and a restored state machine to
+ *   the Raft config once snapshots exist.
+ */
+import { CancelledError, ClusterDeskError, CompactedError, NotFoundError, NotLeaderError, TimeoutError, UnavailableError, ValidationError, fromWire, toWire, type WireError } from '../common/errors';
+import { silentLogger, type Logger } from '../common/logger';
+import { createRng } from '../common/rng';
+import { Raft, type Ready } from '../raft/raft';
+import type { Entry, NodeId, RaftStatus, RaftTransport } from '../raft/types';
+import { Wal } from '../raft/wal';
+import { KvStateMachine, type KvCommand, type KvResult } from './state-machine';
+import type { KeyValue, LeaseGrantResponse, RangeOptions, ReplicatedKV, TxnRequest, TxnResponse, WatchEvent, WatchOptions, Watcher } from './types';
+
+/** Options of {@link EmbeddedKv}. */
+export interface EmbeddedKvOptions {
+  /** This node's id (must be in `voters` or `learners`). */
+  id: NodeId;
+  /** Voting members. */
+  voters: NodeId[];
+  /** Non-voting members (receive the log, serve local reads and watches). */
+  learners: NodeId[];
+  /** Directory of the WAL (`raft.wal`); created if missing. */
+  dataDir: string;
+  /** Peer transport (gRPC in production, `MemoryTransport` in tests). */
+  transport: RaftTransport;
+  /** Cluster name written in the WAL header; opening a WAL of another cluster fails with CorruptionError. */
+  clusterId: string;
+  /** Milliseconds per Raft tick (default 50). */
+  tickMs?: number;
+  /** Election timeout base in ticks (default 10); see `RaftConfig.electionTicks`. */
+  electionTicks?: number;
+  /** Heartbeat interval in ticks (default 1). */
+  heartbeatTicks?: number;
+  /** Preferred leader at startup; see `RaftConfig.preferred`. */
+  preferred?: boolean;
+  /** Seed of the election-timeout randomness (default: `${clusterId}/${id}`). */
+  seed?: string | number;
+  logger?: Logger;
+  /** Deadline of each client operation in ms (default 5000). */
+  requestTimeoutMs?: number;
+}
+
+/** Body of a replicated entry: who proposed it (request id) and the command. */
+interface Envelope {
+  rid: string;
+  node: NodeId;
+  cmd: KvCommand;
+}
+
+type ForwardRequest = { kind: 'propose'; cmd: KvCommand } | { kind: 'readIndex' } | { kind: 'keepAlive'; id: number };
+type ForwardReply = { ok: true; value: unknown } | { ok: false; error: WireError };
+
+interface Pending<T> {
+  resolve: (v: T) => void;
+  reject: (e: Error) => void;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+const ERROR_CLASSES: Record<string, (w: WireError) => Error> = {
+  ENOENT: (w) => new NotFoundError(w.message, w.detail ? { detail: w.detail } : undefined),
+  EINVAL: (w) => new ValidationError(w.message, w.detail ? { detail: w.detail } : undefined),
+  EUNAVAILABLE: (w) => new UnavailableError(w.message, w.detail ? { detail: w.detail } : undefined),
+  ETIMEDOUT: (w) => new TimeoutError(w.message, w.detail ? { detail: w.detail } : undefined),
+  ENOTLEADER: (w) => new NotLeaderError((w.detail?.leaderId as string | null | undefined) ?? null),
+  ECANCELED: (w) => new CancelledError(w.message),
+};
+
+/** Rebuilds a typed local error from its wire form (falls back to `fromWire`'s RemoteError). */
+function revive(w: WireError): Error {
+  return ERROR_CLASSES[w.code]?.(w) ?? fromWire(w);
+}
+
+function isRetryableForward(err: unknown): boolean {
+  const code = (err as { code?: string } | null)?.code;
+  return code === 'ENOTLEADER' || code === 'EUNAVAILABLE';
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The embedded Raft-backed store. Create, `start()`, use, `stop()`. */
+export class EmbeddedKv implements ReplicatedKV {
+  private readonly o: Required<Omit<EmbeddedKvOptions, 'logger' | 'seed' | 'preferred'>> & { preferred: boolean; seed: string | number };
+  private readonly log: Logger;
+  private readonly sm = new KvStateMachine();
+  private raft: Raft | null = null;
+  private wal: Wal | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+  private running = false;
+  private stopped = false;
+  private driving = false;
+  private driveAgain = false;
+  private ticks = 0;
+  private seq = 0;
+  private readonly incarnation = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
+  private readonly proposals = new Map<string, Pending<{ index: number; result: KvResult }>>();
+  private readonly reads = new Map<string, Pending<number>>();
+  private applyWaiters: Array<{ index: number } & Pending<void>> = [];
+  private readonly leaseDeadlines = new Map<number, number>();
+  private readonly revoking = new Set<number>();
+  private readonly statusListeners = new Set<(s: RaftStatus) => void>();
+  private lastStatusKey = '';
+
+  constructor(options: EmbeddedKvOptions) {
+    this.o = {
+      id: options.id,
+      voters: [...options.voters],
+      learners: [...options.learners],
+      dataDir: options.dataDir,
+      transport: options.transport,
+      clusterId: options.clusterId,
+      tickMs: options.tickMs ?? 50,
+      electionTicks: options.electionTicks ?? 10,
+      heartbeatTicks: options.heartbeatTicks ?? 1,
+      preferred: options.preferred ?? false,
+      seed: options.seed ?? `${options.clusterId}/${options.id}`,
+      requestTimeoutMs: options.requestTimeoutMs ?? 5000,
+    };
+    this.log = (options.logger ?? silentLogger).child({ node: options.id });
+  }
+
+  // ---- Lifecycle --------------------------------------------------------------------------
+
+  /**
+   * Opens the WAL (replaying term, vote and log; CorruptionError on damage or a foreign
+   * cluster), re-applies committed entries, registers transport handlers and starts ticking.
+   * Resolves when the local replica is rebuilt (not when a leader is elected).
+   */
+  async start(): Promise<void> {
+    if (this.running || this.stopped) throw new ValidationError('EmbeddedKv can be started once');
+    const { wal, state } = Wal.open(this.o.dataDir, this.o.clusterId);
+    if (state.repairedTornTail) this.log.warn({ dir: this.o.dataDir }, 'truncated a torn WAL tail');
+    this.wal = wal;
+    this.raft = new Raft({
+      id: this.o.id,
+      voters: this.o.voters,
+      learners: this.o.learners,
+      electionTicks: this.o.electionTicks,
+      heartbeatTicks: this.o.heartbeatTicks,
+      preferred: this.o.preferred,
+      rng: createRng(this.o.seed),
+      storage: { hardState: state.hardState, entries: state.entries },
+      logger: this.log,
+    });
+    this.running = true;
+    this.o.transport.onMessage((m) => {
+      if (!this.running || !this.raft) return;
+      try {
+        this.raft.step(m);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message, type: m.type, from: m.from }, 'raft step failed');
+      }
+      this.drive();
+    });
+    this.o.transport.onForward((from, payload) => this.handleForward(from, payload));
+    this.drive();
+    this.timer = setInterval(() => this.onTick(), this.o.tickMs);
+    this.timer.unref?.();
+    this.emitStatus(true);
+  }
+
+  /** Stops ticking, rejects in-flight requests with CancelledError, cancels watches, closes the WAL. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const err = new CancelledError('node stopping');
+    for (const p of this.proposals.values()) p.reject(err);
+    for (const p of this.reads.values()) p.reject(err);
+    for (const w of this.applyWaiters) w.reject(err);
+    this.proposals.clear();
+    this.reads.clear();
+    this.applyWaiters = [];
+    this.sm.cancelAllWatches();
+    this.wal?.close();
+    this.wal = null;
+    this.statusListeners.clear();
+  }
+
+  /** Current Raft status of this node. */
+  status(): RaftStatus {
+    if (!this.raft) {
+      return { id: this.o.id, role: this.o.learners.includes(this.o.id) ? 'learner' : 'follower', term: 0, leaderId: null, commitIndex: 0, appliedIndex: 0, lastIndex: 0, voters: [...this.o.voters], learners: [...this.o.learners] };
+    }
+    return this.raft.status();
+  }
+
+  /** Calls `listener` when role, term or leader change (asynchronously). Returns an unsubscribe function. */
+  onStatus(listener: (status: RaftStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  // ---- ReplicatedKV -----------------------------------------------------------------------
+
+  /** See {@link ReplicatedKV.range}. Linearizable via ReadIndex unless `serializable`. */
+  async range(key: string, options: RangeOptions = {}): Promise<{ kvs: KeyValue[]; count: number; more: boolean; revision: number }> {
+    this.assertRunning();
+    if (!options.serializable) await this.linearize();
+    return this.sm.range(key, { prefix: options.prefix ?? false, limit: options.limit ?? 0 });
+  }
+
+  /** See {@link ReplicatedKV.put}. */
+  async put(key: string, value: string, options: { lease?: number } = {}): Promise<{ revision: number; prevKv?: KeyValue }> {
+    const r = await this.write({ op: 'put', key, value, lease: options.lease ?? 0 });
+    if (r.op !== 'put') throw new Error('unexpected result');
+    return r.prevKv ? { revision: r.revision, prevKv: r.prevKv } : { revision: r.revision };
+  }
+
+  /** See {@link ReplicatedKV.delete}. */
+  async delete(key: string, options: { prefix?: boolean } = {}): Promise<{ revision: number; deleted: number }> {
+    const r = await this.write({ op: 'delete', key, prefix: options.prefix ?? false });
+    if (r.op !== 'delete') throw new Error('unexpected result');
+    return { revision: r.revision, deleted: r.deleted };
+  }
+
+  /** See {@link ReplicatedKV.txn}. */
+  async txn(request: TxnRequest): Promise<TxnResponse> {
+    const r = await this.write({ op: 'txn', request });
+    if (r.op !== 'txn') throw new Error('unexpected result');
+    return r.response;
+  }
+
+  /** See {@link ReplicatedKV.leaseGrant}. The lease id is the index of the Raft entry that granted it. */
+  async leaseGrant(ttlSeconds: number): Promise<LeaseGrantResponse> {
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1) throw new ValidationError(`lease TTL must be an integer >= 1, got ${ttlSeconds}`);
+    const r = await this.write({ op: 'leaseGrant', ttl: ttlSeconds });
+    if (r.op !== 'leaseGrant') throw new Error('unexpected result');
+    return { id: r.id, ttl: r.ttl };
+  }
+
+  /** See {@link ReplicatedKV.leaseKeepAlive}. Served by the leader; NotFoundError for an expired/unknown lease. */
+  async leaseKeepAlive(id: number): Promise<{ ttl: number }> {
+    return this.withLeader(
+      async () => this.keepAliveLocal(id),
+      async (leader, remaining) => (await this.forward(leader, { kind: 'keepAlive', id }, remaining)) as { ttl: number },
+      true,
+    );
+  }
+
+  /** See {@link ReplicatedKV.leaseRevoke}. */
+  async leaseRevoke(id: number): Promise<void> {
+    await this.write({ op: 'leaseRevoke', id });
+  }
+
+  /** See {@link ReplicatedKV.watch}. Served from this replica's applied state (learners too). */
+  watch(prefix: string, listener: (events: WatchEvent[], revision: number) => void, options: WatchOptions & { onError?: (err: Error) => void } = {}): Watcher {
+    try {
+      return this.sm.watch(prefix, listener, options);
+    } catch (err) {
+      if (err instanceof CompactedError && options.onError) {
+        queueMicrotask(() => options.onError?.(err));
+        return { cancel: () => {} };
+      }
+      throw err;
+    }
+  }
+
+  /** See {@link ReplicatedKV.localRevision}. */
+  localRevision(): number {
+    return this.sm.revision;
+  }
+
+  // ---- Requests ---------------------------------------------------------------------------
+
+  private assertRunning(): void {
+    if (!this.running) throw new UnavailableError(this.stopped ? 'store is stopped' : 'store is not started');
+  }
+
+  /**
+   * Runs `local` on the leader or `remote` against the known leader, retrying while no leader
+   * is known or the leader changed, until `requestTimeoutMs`. `idempotent` operations also retry timeouts.
+   */
+  private async withLeader<T>(local: (remaining: number) => Promise<T>, remote: (leader: NodeId, remaining: number) => Promise<T>, idempotent: boolean): Promise<T> {
+    this.assertRunning();
+    const deadline = Date.now() + this.o.requestTimeoutMs;
+    let lastErr: unknown;
+    for (;;) {
+      this.assertRunning();
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new UnavailableError(`no leader answered within ${this.o.requestTimeoutMs} ms`, { cause: lastErr });
+      const st = this.status();
+      // Idempotent requests use a shorter per-attempt timeout so a dead leader costs one attempt, not the whole deadline.
+      const attempt = idempotent ? Math.min(remaining, Math.max(1000, 4 * this.o.electionTicks * this.o.tickMs)) : remaining;
+      try {
+        if (st.role === 'leader') return await local(attempt);
+        if (st.leaderId) return await remote(st.leaderId, attempt);
+      } catch (err) {
+        const retry = isRetryableForward(err) || (idempotent && (err as { code?: string }).code === 'ETIMEDOUT');
+        if (!retry) throw err;
+        lastErr = err;
+      }
+      await sleep(Math.max(1, Math.min(2 * this.o.tickMs, deadline - Date.now())));
+    }
+  }
+
+  private async write(cmd: KvCommand): Promise<KvResult> {
+    return this.withLeader(
+      async (remaining) => (await this.proposeLocal(cmd, remaining)).result,
+      async (leader, remaining) => {
+        const t0 = Date.now();
+        const reply = (await this.forward(leader, { kind: 'propose', cmd }, remaining)) as { index: number; result: KvResult };
+        await this.waitApplied(reply.index, Math.max(1, remaining - (Date.now() - t0)));
+        return reply.result;
+      },
+      false,
+    );
+  }
+
+  /** Proposes on this node (must be leader); resolves with the entry index and result once applied here. */
+  private proposeLocal(cmd: KvCommand, timeoutMs: number): Promise<{ index: number; result: KvResult }> {
+    const raft = this.raft!;
+    const rid = `${this.o.id}:${this.incarnation}:${++this.seq}`;
+    const env: Envelope = { rid, node: this.o.id, cmd };
+    raft.propose(enc.encode(JSON.stringify(env))); // throws NotLeaderError → retried by withLeader
+    const p = this.deferred(this.proposals, rid, timeoutMs, () => new TimeoutError(`proposal not applied within ${timeoutMs} ms (it may still commit)`));
+    this.drive();
+    return p;
+  }
+
+  /** Waits until this node, as leader, has confirmed a read index (thesis §6.4) and applied up to it. */
+  private async readIndexLocal(timeoutMs: number): Promise<number> {
+    const raft = this.raft!;
+    const rid = `${this.o.id}:${this.incarnation}:${++this.seq}`;
+    raft.readIndex(enc.encode(rid));
+    const p = this.deferred(this.reads, rid, timeoutMs, () => new TimeoutError(`read index not confirmed within ${timeoutMs} ms`));
+    this.drive();
+    const index = await p;
+    return index;
+  }
+
+  private async linearize(): Promise<void> {
+    const deadline = Date.now() + this.o.requestTimeoutMs;
+    const index = await this.withLeader(
+      (remaining) => this.readIndexLocal(remaining),
+      async (leader, remaining) => (await this.forward(leader, { kind: 'readIndex' }, remaining)) as number,
+      true,
+    );
+    await this.waitApplied(index, Math.max(1, deadline - Date.now()));
+  }
+
+  private keepAliveLocal(id: number): { ttl: number } {
+    const ttl = this.sm.leaseTtl(id);
+    if (ttl === undefined || this.revoking.has(id)) throw new NotFoundError(`lease ${id} not found`);
+    this.leaseDeadlines.set(id, this.ticks + this.ttlTicks(ttl));
+    return { ttl };
+  }
+
+  private deferred<T>(map: Map<string, Pending<T>>, key: string, timeoutMs: number, onTimeout: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        map.delete(key);
+        reject(onTimeout());
+      }, timeoutMs);
+      map.set(key, {
+        resolve: (v) => {
+          clearTimeout(timer);
+          map.delete(key);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          map.delete(key);
+          reject(e);
+        },
+      });
+    });
+  }
+
+  private waitApplied(index: number, timeoutMs: number): Promise<void> {
+    if (this.appliedIndex() >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const w = {
+        index,
+        resolve: () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.applyWaiters = this.applyWaiters.filter((x) => x !== w);
+        reject(new TimeoutError(`local replica did not apply index ${index} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.applyWaiters.push(w);
+    });
+  }
+
+  private appliedIndex(): number {
+    return this.applied;
+  }
+  private applied = 0;
+
+  private async forward(to: NodeId, req: ForwardRequest, timeoutMs: number): Promise<unknown> {
+    const raw = await this.o.transport.forward(to, enc.encode(JSON.stringify(req)), timeoutMs);
+    const reply = JSON.parse(dec.decode(raw)) as ForwardReply;
+    if (!reply.ok) throw revive(reply.error);
+    return reply.value;
+  }
+
+  /** Serves a request forwarded by a follower/learner. Only the leader serves; others answer NotLeaderError. */
+  private async handleForward(_from: NodeId, payload: Uint8Array): Promise<Uint8Array> {
+    let reply: ForwardReply;
+    try {
+      if (!this.running || !this.raft) throw new UnavailableError(`${this.o.id} is not running`);
+      const req = JSON.parse(dec.decode(payload)) as ForwardRequest;
+      const st = this.raft.status();
+      if (st.role !== 'leader') throw new NotLeaderError(st.leaderId);
+      const timeout = this.o.requestTimeoutMs;
+      let value: unknown;
+      if (req.kind === 'propose') value = await this.proposeLocal(req.cmd, timeout);
+      else if (req.kind === 'readIndex') value = await this.readIndexLocal(timeout);
+      else if (req.kind === 'keepAlive') value = this.keepAliveLocal(req.id);
+      else throw new ValidationError('unknown forwarded request');
+      reply = { ok: true, value };
+    } catch (err) {
+      reply = { ok: false, error: toWire(err) };
+    }
+    return enc.encode(JSON.stringify(reply));
+  }
+
+  // ---- Ready loop -------------------------------------------------------------------------
+
+  private onTick(): void {
+    if (!this.running || !this.raft) return;
+    this.ticks++;
+    this.raft.tick();
+    if (this.raft.status().role === 'leader') this.expireLeases();
+    this.drive();
+  }
+
+  private ttlTicks(ttlSeconds: number): number {
+    return Math.ceil((ttlSeconds * 1000) / this.o.tickMs);
+  }
+
+  private expireLeases(): void {
+    for (const [id, deadline] of this.leaseDeadlines) {
+      if (deadline > this.ticks || this.revoking.has(id)) continue;
+      this.revoking.add(id);
+      this.proposeLocal({ op: 'leaseRevoke', id }, this.o.requestTimeoutMs).catch((err: Error) => {
+        this.revoking.delete(id);
+        if (!(err instanceof NotFoundError)) this.log.debug({ id, err: err.message }, 'lease revoke failed; will retry');
+      });
+    }
+  }
+
+  /** Runs the Ready loop until Raft has nothing left (re-entrant calls are folded into the running loop). */
+  private drive(): void {
+    if (this.driving) {
+      this.driveAgain = true;
+      return;
+    }
+    this.driving = true;
+    try {
+      do {
+        this.driveAgain = false;
+        while (this.running && this.raft?.hasReady()) this.handleReady(this.raft.ready());
+      } while (this.driveAgain && this.running);
+    } finally {
+      this.driving = false;
+    }
+    this.emitStatus(false);
+  }
+
+  private handleReady(rd: Ready): void {
+    const raft = this.raft!;
+    // Persist before anything that depends on it is sent (paper Fig. 2; enforced in Raft.advance()).
+    this.wal!.save(rd.hardState, rd.entries);
+    if (rd.messages.length > 0) this.o.transport.send(rd.messages);
+    if (rd.softState) this.onSoftState(rd.softState.role);
+    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const rs of rd.readStates) this.reads.get(dec.decode(rs.context))?.resolve(rs.index);
+    raft.advance();
+  }
+
+  private onSoftState(role: string): void {
+    if (role === 'leader') {
+      // As etcd: a new leader gives every lease a full TTL (it cannot know how long the old leader waited).
+      this.leaseDeadlines.clear();
+      this.revoking.clear();
+      for (const [id, ttl] of this.sm.leaseTtls()) this.leaseDeadlines.set(id, this.ticks + this.ttlTicks(ttl));
+    } else {
+      for (const p of [...this.reads.values()]) p.reject(new NotLeaderError(null));
+    }
+  }
+
+  private applyEntry(e: Entry): void {
+    this.applied = e.index;
+    if (e.data.length > 0) {
+      let env: Envelope | null = null;
+      try {
+        env = JSON.parse(dec.decode(e.data)) as Envelope;
+      } catch (err) {
+        this.log.error({ index: e.index, err: (err as Error).message }, 'undecodable entry skipped');
+      }
+      if (env) {
+        const mine = env.node === this.o.id ? this.proposals.get(env.rid) : undefined;
+        try {
+          const result = this.sm.apply(e.index, env.cmd);
+          this.afterApply(env.cmd, result);
+          mine?.resolve({ index: e.index, result });
+        } catch (err) {
+          if (!(err instanceof ClusterDeskError)) this.log.error({ index: e.index, err: (err as Error).message }, 'apply failed');
+          if (env.cmd.op === 'leaseRevoke') this.afterApply(env.cmd, { op: 'leaseRevoke', revision: this.sm.revision });
+          mine?.reject(err as Error);
+        }
+      }
+    }
+    if (this.applyWaiters.length > 0) {
+      const done = this.applyWaiters.filter((w) => w.index <= this.applied);
+      this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.applied);
+      for (const w of done) w.resolve();
+    }
+  }
+
+  private afterApply(cmd: KvCommand, result: KvResult): void {
+    if (result.op === 'leaseGrant') this.leaseDeadlines.set(result.id, this.ticks + this.ttlTicks(result.ttl));
+    else if (cmd.op === 'leaseRevoke') {
+      this.leaseDeadlines.delete(cmd.id);
+      this.revoking.delete(cmd.id);
+    }
+  }
+
+  private emitStatus(force: boolean): void {
+    if (this.statusListeners.size === 0) return;
+    const s = this.status();
+    const key = `${s.role}/${s.term}/${s.leaderId}`;
+    if (!force && key === this.lastStatusKey) return;
+    this.lastStatusKey = key;
+    queueMicrotask(() => {
+      for (const l of this.statusListeners) {
+        try {
+          l(s);
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'status listener threw');
+        }
+      }
+    });
+  }
+}

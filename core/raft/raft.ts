@@ -1,0 +1,702 @@
+/**
+ * Raft consensus as a pure state machine (the etcd-io/raft `raft.go` + `rawnode.go` design).
+ *
+ * Inputs: {@link Raft.tick}, {@link Raft.step}, {@link Raft.propose}, {@link Raft.readIndex}.
+ * Output: a {@link Ready} drained by {@link Raft.ready} and acknowledged by {@link Raft.advance}.
+ * Nothing in here sends, writes, reads a clock or draws an unseeded random number: time is
+ * ticks and randomness comes from the seeded {@link RaftConfig.rng}.
+ *
+ * Driver loop (see `core/kv/embedded-kv.ts`):
+ * ```
+ * while (raft.hasReady()) {
+ *   const rd = raft.ready();
+ *   persist(rd.hardState, rd.entries);   // fsync
+ *   send(rd.messages);
+ *   apply(rd.committedEntries);
+ *   raft.advance();
+ * }
+ * ```
+ *
+ * References: Ongaro & Ousterhout 2014 ("paper"), Ongaro's 2014 dissertation ("thesis").
+ *
+ * Deterministic module: imports nothing from `node:`.
+ */
+import { NotLeaderError, ValidationError, invariant } from '../common/errors';
+import type { Logger } from '../common/logger';
+import { silentLogger } from '../common/logger';
+import type { Rng } from '../common/rng';
+import { RaftLog } from './log';
+import type { Entry, HardState, Message, MessageType, NodeId, RaftRole, RaftStatus } from './types';
+
+/** Configuration of one Raft node. */
+export interface RaftConfig {
+  /** This node's id; must be in `voters` or `learners`. */
+  id: NodeId;
+  /** Voting members (including this node if it votes). Quorum = floor(n/2) + 1 of these. */
+  voters: NodeId[];
+  /** Non-voting members: they receive the log but never vote, campaign or count toward quorum (thesis §4.2.1). */
+  learners: NodeId[];
+  /** Election timeout base, in ticks (default 10). Followers wait a random timeout in [electionTicks, 2·electionTicks) (paper §5.2). */
+  electionTicks?: number;
+  /** Leader heartbeat interval, in ticks (default 1). Must be < electionTicks. */
+  heartbeatTicks?: number;
+  /** Seeded randomness for election timeouts (`createRng(seed)`); same seed, same timeouts. */
+  rng: Rng;
+  /**
+   * Preferred leader at startup. For the FIRST election timeout after construction only, a node
+   * with `preferred: true` uses exactly `electionTicks`, and every other node draws from
+   * [2·electionTicks, 3·electionTicks). So the preferred node usually campaigns first and wins
+   * (it can still lose if its log is behind). Later timeouts use the normal range. Non-preferred
+   * nodes pay this extra delay even when no node is preferred. Default false.
+   */
+  preferred?: boolean;
+  /** Pre-vote phase before a real election (thesis §9.6), so a rejoining node cannot disrupt a leader. Default true. */
+  preVote?: boolean;
+  /**
+   * Check-quorum (thesis §6.2): a leader that has not heard from a quorum within an election
+   * timeout steps down; followers that heard from a leader within the timeout ignore votes (leader lease). Default true.
+   */
+  checkQuorum?: boolean;
+  /** Maximum entries per AppendEntries message (default 256). */
+  maxEntriesPerMessage?: number;
+  /** State recovered from stable storage at restart: the last HardState and the log (index 1..n). */
+  storage?: { hardState: HardState; entries: Entry[] };
+  /** Highest index already applied by the state machine (default 0: re-apply all committed entries after restart). */
+  applied?: number;
+  logger?: Logger;
+}
+
+/** Volatile state reported when it changes. */
+export interface SoftState {
+  role: RaftRole;
+  leaderId: NodeId | null;
+}
+
+/** A completed ReadIndex round (thesis §6.4): once `appliedIndex >= index`, reads tagged `context` are linearizable. */
+export interface ReadState {
+  index: number;
+  context: Uint8Array;
+}
+
+/** Everything the driver must do, collected since the last {@link Raft.ready}. */
+export interface Ready {
+  /** Changed role or leader (for status views); absent if unchanged. */
+  softState?: SoftState;
+  /** Term/vote/commit to persist; absent if unchanged since last persisted. */
+  hardState?: HardState;
+  /** Unstable entries to append to stable storage. An entry with index i replaces any stored entries >= i. */
+  entries: Entry[];
+  /** Committed, persisted entries to apply, in order. */
+  committedEntries: Entry[];
+  /** Messages to send now. All state they depend on was persisted by an earlier advance(). */
+  messages: Message[];
+  /** Completed ReadIndex rounds. */
+  readStates: ReadState[];
+}
+
+interface Progress {
+  match: number;
+  next: number;
+  /** Heard from since the last check-quorum round. */
+  recentActive: boolean;
+}
+
+interface PendingRead {
+  index: number;
+  context: Uint8Array;
+  key: string;
+  acks: Set<NodeId>;
+}
+
+const EMPTY = new Uint8Array(0);
+
+function ctxKey(c: Uint8Array): string {
+  return Array.from(c, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The Raft state machine. Single-threaded; every method is synchronous. */
+export class Raft {
+  readonly id: NodeId;
+  private readonly voters: NodeId[];
+  private readonly learners: NodeId[];
+  private readonly electionTicks: number;
+  private readonly heartbeatTicks: number;
+  private readonly rng: Rng;
+  private readonly preVote: boolean;
+  private readonly checkQuorum: boolean;
+  private readonly maxEntries: number;
+  private readonly log: RaftLog;
+  private readonly logger: Logger;
+
+  private term = 0;
+  private vote: NodeId = '';
+  private lead: NodeId = '';
+  private role: RaftRole = 'follower';
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private votes = new Map<NodeId, boolean>();
+  private prs = new Map<NodeId, Progress>();
+  private pendingReads: PendingRead[] = [];
+  private readStates: ReadState[] = [];
+
+  /** Messages that may be sent now. */
+  private msgs: Message[] = [];
+  /** Messages that must wait until the state they depend on is persisted (see {@link Raft.sendAfterPersist}). */
+  private msgsAfterPersist: Message[] = [];
+  /** Messages handed out with the current Ready's persistence work; released at advance(). */
+  private inflightAfterPersist: Message[] = [];
+  private prevHardState: HardState;
+  private prevSoftState: SoftState;
+  private inflightReady: { lastIndex: number; lastTerm: number; applied: number; hardState: HardState } | null = null;
+
+  constructor(config: RaftConfig) {
+    this.id = config.id;
+    this.voters = [...config.voters];
+    this.learners = [...config.learners];
+    if (!this.voters.includes(this.id) && !this.learners.includes(this.id)) throw new ValidationError(`node ${this.id} is neither a voter nor a learner`);
+    if (this.voters.some((v) => this.learners.includes(v))) throw new ValidationError('a node cannot be both voter and learner');
+    this.electionTicks = config.electionTicks ?? 10;
+    this.heartbeatTicks = config.heartbeatTicks ?? 1;
+    if (!(this.heartbeatTicks >= 1 && this.electionTicks > this.heartbeatTicks)) throw new ValidationError('need 1 <= heartbeatTicks < electionTicks');
+    this.rng = config.rng;
+    this.preVote = config.preVote ?? true;
+    this.checkQuorum = config.checkQuorum ?? true;
+    this.maxEntries = config.maxEntriesPerMessage ?? 256;
+    this.logger = config.logger ?? silentLogger;
+    const hs = config.storage?.hardState ?? { term: 0, vote: '', commit: 0 };
+    this.log = new RaftLog(config.storage?.entries ?? [], hs.commit, config.applied ?? 0);
+    this.term = hs.term;
+    this.vote = hs.vote;
+    this.prevHardState = { term: hs.term, vote: hs.vote, commit: this.log.committed };
+    this.becomeFollower(this.term, '');
+    this.prevSoftState = this.softState();
+    // First election timeout: the "preferred leader" rule (see RaftConfig.preferred).
+    const et = this.electionTicks;
+    this.randomizedElectionTimeout = config.preferred ? et : this.rng.int(2 * et, 3 * et);
+  }
+
+  // ---- Public API -----------------------------------------------------------------------
+
+  /** Advances logical time by one tick: election timeout for followers/candidates, heartbeats and check-quorum for leaders. */
+  tick(): void {
+    if (this.role === 'leader') this.tickLeader();
+    else this.tickElection();
+  }
+
+  /**
+   * Proposes `data` as a new log entry. Returns the entry's index (it may still be lost if
+   * leadership changes before it commits). Throws NotLeaderError (with the known leader) when
+   * this node is not the leader.
+   */
+  propose(data: Uint8Array): number {
+    if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    const index = this.log.lastIndex() + 1;
+    this.log.appendNew({ term: this.term, index, type: 'normal', data });
+    this.broadcastAppend();
+    return index;
+  }
+
+  /**
+   * Starts a ReadIndex round (thesis §6.4): the leader records its commit index, confirms it is
+   * still leader with a heartbeat round to a quorum, then emits a {@link ReadState} with
+   * `context`. Reads served once `applied >= index` are linearizable. Rounds started before the
+   * leader committed an entry of its term wait for that commit. Throws NotLeaderError when not leader.
+   */
+  readIndex(context: Uint8Array): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    const read: PendingRead = { index: this.log.committed, context, key: ctxKey(context), acks: new Set([this.id]) };
+    this.pendingReads.push(read);
+    if (this.committedInTerm()) this.startReadRound(read);
+  }
+
+  /** Processes one message from a peer (paper Fig. 2 "Rules for Servers"; thesis §9.6 for pre-vote). */
+  step(m: Message): void {
+    if (m.to !== this.id) return;
+    if (!this.voters.includes(m.from) && !this.learners.includes(m.from)) return;
+    if (m.term > this.term) {
+      if (m.type === 'PreVote' || m.type === 'RequestVote') {
+        // Leader lease (thesis §4.2.3): while we hear from a live leader, ignore disruptive campaigns.
+        const inLease = this.checkQuorum && this.lead !== '' && this.electionElapsed < this.electionTicks;
+        if (inLease) return;
+      }
+      if (m.type === 'PreVote') {
+        // Pre-votes never change our term.
+      } else if (m.type === 'PreVoteResponse' && !m.reject) {
+        // A granted pre-vote carries the term we will campaign with; not a newer leader.
+      } else {
+        const leader = m.type === 'AppendEntries' || m.type === 'Heartbeat' ? m.from : '';
+        this.becomeFollower(m.term, leader);
+      }
+    } else if (m.term < this.term) {
+      if (m.type === 'AppendEntries' || m.type === 'Heartbeat') {
+        // Tell a stale leader about the newer term so it steps down (needed with check-quorum/pre-vote, which suppress its disruption).
+        this.send({ type: 'AppendEntriesResponse', to: m.from, term: this.term, reject: true, index: 0, rejectHint: 0, logTerm: 0 });
+      } else if (m.type === 'PreVote') {
+        this.send({ type: 'PreVoteResponse', to: m.from, term: this.term, reject: true });
+      }
+      return;
+    }
+
+    if (m.type === 'PreVote' || m.type === 'RequestVote') {
+      this.handleVoteRequest(m);
+      return;
+    }
+    switch (this.role) {
+      case 'leader':
+        this.stepLeader(m);
+        break;
+      case 'candidate':
+      case 'pre-candidate':
+        this.stepCandidate(m);
+        break;
+      default:
+        this.stepFollower(m);
+    }
+  }
+
+  /** True when {@link Raft.ready} would return something to do. */
+  hasReady(): boolean {
+    if (this.inflightReady) return false;
+    const ss = this.softState();
+    return (
+      this.msgs.length > 0 ||
+      this.msgsAfterPersist.length > 0 ||
+      this.log.unstable().length > 0 ||
+      this.log.nextCommitted().length > 0 ||
+      this.readStates.length > 0 ||
+      !sameHardState(this.hardState(), this.prevHardState) ||
+      ss.role !== this.prevSoftState.role ||
+      ss.leaderId !== this.prevSoftState.leaderId
+    );
+  }
+
+  /**
+   * Collects the pending work. The driver must persist `hardState` and `entries` (durably),
+   * send `messages`, apply `committedEntries`, then call {@link Raft.advance} before the next
+   * ready(). Calling ready() twice without advance() is a bug (InvariantError).
+   */
+  ready(): Ready {
+    invariant(this.inflightReady === null, 'ready() called twice without advance()');
+    const hs = this.hardState();
+    const ss = this.softState();
+    const entries = this.log.unstable();
+    const committedEntries = this.log.nextCommitted();
+    const rd: Ready = { entries, committedEntries, messages: this.msgs, readStates: this.readStates };
+    if (!sameHardState(hs, this.prevHardState)) rd.hardState = hs;
+    if (ss.role !== this.prevSoftState.role || ss.leaderId !== this.prevSoftState.leaderId) {
+      rd.softState = ss;
+      this.prevSoftState = ss;
+    }
+    this.msgs = [];
+    this.readStates = [];
+    this.inflightAfterPersist = this.msgsAfterPersist;
+    this.msgsAfterPersist = [];
+    const last = entries[entries.length - 1];
+    this.inflightReady = {
+      lastIndex: last ? last.index : this.log.stable,
+      lastTerm: last ? last.term : (this.log.term(this.log.stable) ?? 0),
+      applied: committedEntries[committedEntries.length - 1]?.index ?? this.log.applied,
+      hardState: hs,
+    };
+    return rd;
+  }
+
+  /**
+   * Acknowledges the last {@link Ready}: its hardState and entries are durable and its committed
+   * entries applied. Releases the messages that were waiting for that persistence.
+   */
+  advance(): void {
+    const inflight = this.inflightReady;
+    invariant(inflight !== null, 'advance() without ready()');
+    this.inflightReady = null;
+    this.prevHardState = inflight.hardState;
+    if (this.log.term(inflight.lastIndex) === inflight.lastTerm && inflight.lastIndex > this.log.stable) this.log.stable = inflight.lastIndex;
+    this.log.applied = Math.max(this.log.applied, inflight.applied);
+    // Paper Fig. 2 / §5.4 and thesis §3.8: a server must persist currentTerm, votedFor and new
+    // log entries before responding to RPCs (a vote or an AppendEntries success), otherwise a
+    // crash could make it vote twice in a term or forget entries it acknowledged. These
+    // responses were queued by sendAfterPersist() and are released only now.
+    this.msgs.push(...this.inflightAfterPersist);
+    this.inflightAfterPersist = [];
+    if (this.role === 'leader') {
+      // The leader counts its own entries toward commit only once they are durable (thesis §10.2.1).
+      const self = this.prs.get(this.id);
+      if (self && this.log.stable > self.match) {
+        self.match = this.log.stable;
+        self.next = self.match + 1;
+        this.maybeCommit();
+      }
+    }
+  }
+
+  /** Current status for views and metrics. */
+  status(): RaftStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      leaderId: this.lead || null,
+      commitIndex: this.log.committed,
+      appliedIndex: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      voters: [...this.voters],
+      learners: [...this.learners],
+    };
+  }
+
+  /** True if this node is a learner (never campaigns or votes). */
+  isLearner(): boolean {
+    return this.learners.includes(this.id);
+  }
+
+  // ---- Roles --------------------------------------------------------------------------
+
+  private softState(): SoftState {
+    return { role: this.role, leaderId: this.lead || null };
+  }
+
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private reset(term: number): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = '';
+    }
+    this.lead = '';
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = this.rng.int(this.electionTicks, 2 * this.electionTicks);
+    this.votes.clear();
+    this.pendingReads = [];
+  }
+
+  private becomeFollower(term: number, lead: NodeId): void {
+    this.reset(term);
+    this.lead = lead;
+    this.role = this.isLearner() ? 'learner' : 'follower';
+  }
+
+  private becomePreCandidate(): void {
+    // Thesis §9.6: neither term nor vote changes during pre-vote.
+    this.votes.clear();
+    this.lead = '';
+    this.electionElapsed = 0;
+    this.randomizedElectionTimeout = this.rng.int(this.electionTicks, 2 * this.electionTicks);
+    this.role = 'pre-candidate';
+  }
+
+  private becomeCandidate(): void {
+    this.reset(this.term + 1);
+    this.vote = this.id;
+    this.role = 'candidate';
+  }
+
+  private becomeLeader(): void {
+    this.reset(this.term);
+    this.lead = this.id;
+    this.role = 'leader';
+    this.prs.clear();
+    const last = this.log.lastIndex();
+    for (const p of [...this.voters, ...this.learners]) this.prs.set(p, { match: 0, next: last + 1, recentActive: true });
+    const self = this.prs.get(this.id)!;
+    self.match = this.log.stable;
+    // Paper §8 / thesis §6.4: a no-op entry of the new term lets the leader commit (and learn the commit index).
+    this.log.appendNew({ term: this.term, index: last + 1, type: 'normal', data: EMPTY });
+    this.broadcastAppend();
+    this.logger.info({ id: this.id, term: this.term }, 'became leader');
+  }
+
+  private campaign(pre: boolean): void {
+    if (this.isLearner()) return;
+    let term: number;
+    let type: MessageType;
+    if (pre) {
+      this.becomePreCandidate();
+      term = this.term + 1;
+      type = 'PreVote';
+    } else {
+      this.becomeCandidate();
+      term = this.term;
+      type = 'RequestVote';
+    }
+    if (this.poll(this.id, true) === 'won') {
+      if (pre) this.campaign(false);
+      else this.becomeLeader();
+      return;
+    }
+    for (const v of this.voters) {
+      if (v === this.id) continue;
+      const m = { type, to: v, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() };
+      // A real RequestVote announces a term and self-vote that must be durable first; pre-votes change nothing.
+      if (pre) this.send(m);
+      else this.sendAfterPersist(m);
+    }
+  }
+
+  private poll(from: NodeId, granted: boolean): 'won' | 'lost' | 'pending' {
+    if (!this.votes.has(from)) this.votes.set(from, granted);
+    let yes = 0;
+    let no = 0;
+    for (const v of this.voters) {
+      const g = this.votes.get(v);
+      if (g === true) yes++;
+      else if (g === false) no++;
+    }
+    const q = this.quorum();
+    return yes >= q ? 'won' : no > this.voters.length - q ? 'lost' : 'pending';
+  }
+
+  private quorum(): number {
+    return Math.floor(this.voters.length / 2) + 1;
+  }
+
+  // ---- Ticks --------------------------------------------------------------------------
+
+  private tickElection(): void {
+    this.electionElapsed++;
+    if (this.isLearner() || !this.voters.includes(this.id)) return;
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign(this.preVote);
+    }
+  }
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTicks) {
+      this.electionElapsed = 0;
+      if (this.checkQuorum) {
+        let active = 0;
+        for (const v of this.voters) if (v === this.id || this.prs.get(v)?.recentActive) active++;
+        for (const [id, pr] of this.prs) if (id !== this.id) pr.recentActive = false;
+        if (active < this.quorum()) {
+          this.logger.info({ id: this.id, term: this.term }, 'check-quorum failed; stepping down');
+          this.becomeFollower(this.term, '');
+          return;
+        }
+      }
+    }
+    if (this.heartbeatElapsed >= this.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.broadcastHeartbeat(EMPTY);
+    }
+  }
+
+  // ---- Message handling ---------------------------------------------------------------
+
+  private handleVoteRequest(m: Message): void {
+    const pre = m.type === 'PreVote';
+    const respType: MessageType = pre ? 'PreVoteResponse' : 'RequestVoteResponse';
+    const canVote = this.vote === m.from || (this.vote === '' && this.lead === '') || (pre && m.term > this.term);
+    const grant = !this.isLearner() && canVote && this.log.isUpToDate(m.index, m.logTerm);
+    if (grant) {
+      if (pre) {
+        this.send({ type: respType, to: m.from, term: m.term, reject: false });
+      } else {
+        this.electionElapsed = 0;
+        this.vote = m.from;
+        this.sendAfterPersist({ type: respType, to: m.from, term: this.term, reject: false });
+      }
+    } else {
+      const resp = { type: respType, to: m.from, term: this.term, reject: true };
+      if (pre) this.send(resp);
+      else this.sendAfterPersist(resp);
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.prs.get(m.from);
+    if (!pr) return;
+    switch (m.type) {
+      case 'AppendEntriesResponse': {
+        pr.recentActive = true;
+        if (m.reject) {
+          // Stale rejection (we already moved `next`)? Ignore.
+          if (m.index !== pr.next - 1) return;
+          // Fast backtracking (etcd `findConflictByTerm`, paper §5.3 optimisation): the follower
+          // hints (rejectHint, logTerm) = its last index whose term <= our prevLogTerm.
+          let probe = m.rejectHint;
+          if (m.logTerm > 0) probe = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
+          pr.next = Math.max(Math.min(m.index, probe + 1), pr.match + 1);
+          this.sendAppend(m.from);
+        } else if (m.index > pr.match) {
+          pr.match = m.index;
+          pr.next = Math.max(pr.next, m.index + 1);
+          if (this.maybeCommit()) this.broadcastAppend();
+          else if (pr.next <= this.log.lastIndex()) this.sendAppend(m.from);
+        }
+        break;
+      }
+      case 'HeartbeatResponse': {
+        pr.recentActive = true;
+        if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
+        if (m.context.length > 0 && this.voters.includes(m.from)) {
+          const key = ctxKey(m.context);
+          const read = this.pendingReads.find((r) => r.key === key);
+          if (read) {
+            read.acks.add(m.from);
+            if (read.acks.size >= this.quorum()) {
+              this.pendingReads = this.pendingReads.filter((r) => r !== read);
+              this.readStates.push({ index: read.index, context: read.context });
+            }
+          }
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case 'AppendEntries':
+        this.becomeFollower(m.term, m.from);
+        this.handleAppend(m);
+        break;
+      case 'Heartbeat':
+        this.becomeFollower(m.term, m.from);
+        this.handleHeartbeat(m);
+        break;
+      case 'PreVoteResponse':
+      case 'RequestVoteResponse': {
+        const expected = this.role === 'pre-candidate' ? 'PreVoteResponse' : 'RequestVoteResponse';
+        if (m.type !== expected) return;
+        const r = this.poll(m.from, !m.reject);
+        if (r === 'won') {
+          if (this.role === 'pre-candidate') this.campaign(false);
+          else this.becomeLeader();
+        } else if (r === 'lost') {
+          this.becomeFollower(this.term, '');
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'AppendEntries':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleAppend(m);
+        break;
+      case 'Heartbeat':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleHeartbeat(m);
+        break;
+      default:
+        break;
+    }
+  }
+
+  private handleAppend(m: Message): void {
+    if (m.index < this.log.committed) {
+      this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: this.log.committed });
+      return;
+    }
+    if (this.log.matchTerm(m.index, m.logTerm)) {
+      this.log.appendFromLeader(m.entries);
+      const lastNew = m.index + m.entries.length;
+      this.log.commitTo(Math.min(m.commit, lastNew));
+      this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: lastNew });
+    } else {
+      const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
+      this.send({ type: 'AppendEntriesResponse', to: m.from, index: m.index, reject: true, rejectHint: hint, logTerm: this.log.term(hint) ?? 0 });
+    }
+  }
+
+  private handleHeartbeat(m: Message): void {
+    this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
+    this.send({ type: 'HeartbeatResponse', to: m.from, context: m.context });
+  }
+
+  // ---- Replication --------------------------------------------------------------------
+
+  /** Commit rule (paper §5.3, §5.4.2): the highest index stored on a quorum of voters, only if its entry is from the current term. */
+  private maybeCommit(): boolean {
+    const matches = this.voters.map((v) => this.prs.get(v)?.match ?? 0).sort((a, b) => b - a);
+    const n = matches[this.quorum() - 1] ?? 0;
+    if (n > this.log.committed && this.log.term(n) === this.term) {
+      const firstInTerm = !this.committedInTerm();
+      this.log.commitTo(n);
+      if (firstInTerm) for (const r of this.pendingReads) this.startReadRound(r);
+      return true;
+    }
+    return false;
+  }
+
+  private committedInTerm(): boolean {
+    return this.log.term(this.log.committed) === this.term;
+  }
+
+  private startReadRound(read: PendingRead): void {
+    read.index = Math.max(read.index, this.log.committed);
+    if (read.acks.size >= this.quorum()) {
+      this.pendingReads = this.pendingReads.filter((r) => r !== read);
+      this.readStates.push({ index: read.index, context: read.context });
+      return;
+    }
+    this.broadcastHeartbeat(read.context);
+  }
+
+  private broadcastAppend(): void {
+    for (const p of this.prs.keys()) if (p !== this.id) this.sendAppend(p);
+  }
+
+  private broadcastHeartbeat(context: Uint8Array): void {
+    for (const [p, pr] of this.prs) {
+      if (p === this.id) continue;
+      // Never tell a follower to commit beyond what it is known to hold (etcd does the same).
+      this.send({ type: 'Heartbeat', to: p, commit: Math.min(pr.match, this.log.committed), context });
+    }
+  }
+
+  private sendAppend(to: NodeId): void {
+    const pr = this.prs.get(to)!;
+    const prev = pr.next - 1;
+    const prevTerm = this.log.term(prev);
+    invariant(prevTerm !== undefined, `no term for prev index ${prev}`);
+    const entries = this.log.slice(pr.next, this.log.lastIndex(), this.maxEntries);
+    this.send({ type: 'AppendEntries', to, index: prev, logTerm: prevTerm, entries, commit: this.log.committed });
+  }
+
+  private msg(m: Partial<Message> & { type: MessageType; to: NodeId }): Message {
+    return {
+      from: this.id,
+      term: this.term,
+      logTerm: 0,
+      index: 0,
+      entries: [],
+      commit: 0,
+      reject: false,
+      rejectHint: 0,
+      context: EMPTY,
+      ...m,
+    };
+  }
+
+  private send(m: Partial<Message> & { type: MessageType; to: NodeId }): void {
+    this.msgs.push(this.msg(m));
+  }
+
+  /**
+   * Queues a message that depends on state not yet on stable storage (a vote, an append
+   * acknowledgement, a candidate's vote request). It is released by the advance() that
+   * acknowledges the persistence of that state; see the comment in {@link Raft.advance}.
+   */
+  private sendAfterPersist(m: Partial<Message> & { type: MessageType; to: NodeId }): void {
+    this.msgsAfterPersist.push(this.msg(m));
+  }
+}
+
+function sameHardState(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}

@@ -1,0 +1,200 @@
+/**
+ * A tiny deterministic in-memory network for pure {@link Raft} instances (the etcd
+ * `rafttest` / `interaction_test` idea): it plays the driver for every node (persist, send,
+ * apply, advance), delivers messages in FIFO order, and can drop, isolate and partition.
+ * Time only moves when the test calls {@link Network.tick}. Randomness is seeded.
+ *
+ * Deterministic module: imports nothing from `node:`.
+ */
+import { createRng, type Rng } from '../../common/rng';
+import { Raft, type RaftConfig } from '../raft';
+import type { Entry, HardState, Message, NodeId } from '../types';
+
+/** What a node has on "disk"; survives {@link Network.crash}. */
+export interface SimStorage {
+  hardState: HardState;
+  entries: Entry[];
+}
+
+export interface SimNode {
+  id: NodeId;
+  raft: Raft | null;
+  storage: SimStorage;
+  /** Entries applied since the last (re)start, in order. */
+  applied: Entry[];
+}
+
+export interface NetworkOptions {
+  voters: NodeId[];
+  learners?: NodeId[];
+  seed?: string | number;
+  electionTicks?: number;
+  heartbeatTicks?: number;
+  /** Node with `preferred: true`. */
+  preferred?: NodeId;
+  preVote?: boolean;
+  checkQuorum?: boolean;
+}
+
+export class Network {
+  readonly nodes = new Map<NodeId, SimNode>();
+  private queue: Message[] = [];
+  private readonly cut = new Set<string>();
+  private dropRate = 0;
+  private readonly rng: Rng;
+  /** Every message ever delivered (for assertions). */
+  readonly delivered: Message[] = [];
+
+  constructor(private readonly options: NetworkOptions) {
+    this.rng = createRng(`${options.seed ?? 1}/net`);
+    for (const id of [...options.voters, ...(options.learners ?? [])]) {
+      const node: SimNode = { id, raft: null, storage: { hardState: { term: 0, vote: '', commit: 0 }, entries: [] }, applied: [] };
+      this.nodes.set(id, node);
+      this.start(id);
+    }
+  }
+
+  private config(id: NodeId, storage?: SimStorage): RaftConfig {
+    const o = this.options;
+    return {
+      id,
+      voters: o.voters,
+      learners: o.learners ?? [],
+      electionTicks: o.electionTicks ?? 10,
+      heartbeatTicks: o.heartbeatTicks ?? 1,
+      rng: createRng(`${o.seed ?? 1}/${id}/${storage ? storage.hardState.term : 0}`),
+      preferred: o.preferred === id,
+      preVote: o.preVote ?? true,
+      checkQuorum: o.checkQuorum ?? true,
+      ...(storage ? { storage: { hardState: { ...storage.hardState }, entries: [...storage.entries] } } : {}),
+    };
+  }
+
+  private start(id: NodeId, fromStorage = false): void {
+    const node = this.node(id);
+    node.raft = new Raft(this.config(id, fromStorage ? node.storage : undefined));
+    node.applied = [];
+  }
+
+  /** The node record (throws for unknown ids). */
+  node(id: NodeId): SimNode {
+    const n = this.nodes.get(id);
+    if (!n) throw new Error(`unknown node ${id}`);
+    return n;
+  }
+
+  /** The running Raft of `id` (throws if crashed). */
+  raft(id: NodeId): Raft {
+    const r = this.node(id).raft;
+    if (!r) throw new Error(`node ${id} is down`);
+    return r;
+  }
+
+  /** Stops `id`, keeping only its persisted storage (unstable state is lost, as in a crash). */
+  crash(id: NodeId): void {
+    this.node(id).raft = null;
+    this.queue = this.queue.filter((m) => m.to !== id && m.from !== id);
+  }
+
+  /** Restarts `id` from its persisted hardState and entries. */
+  restart(id: NodeId): void {
+    this.start(id, true);
+  }
+
+  /** Cuts every link between `id` and the others. */
+  isolate(id: NodeId): void {
+    for (const other of this.nodes.keys()) if (other !== id) this.cutLink(id, other);
+  }
+
+  /** Cuts every link between group `a` and group `b`. */
+  partition(a: NodeId[], b: NodeId[]): void {
+    for (const x of a) for (const y of b) this.cutLink(x, y);
+  }
+
+  /** Restores every link and stops dropping. */
+  heal(): void {
+    this.cut.clear();
+    this.dropRate = 0;
+  }
+
+  /** Drops each message with probability `p` (seeded). */
+  drop(p: number): void {
+    this.dropRate = p;
+  }
+
+  private cutLink(a: NodeId, b: NodeId): void {
+    this.cut.add(`${a}>${b}`);
+    this.cut.add(`${b}>${a}`);
+  }
+
+  /** Runs every node's Ready loop and delivers messages until the network is quiet (or `maxRounds`). */
+  stabilize(maxRounds = 1000): void {
+    for (let round = 0; round < maxRounds; round++) {
+      let busy = false;
+      for (const node of this.nodes.values()) {
+        const raft = node.raft;
+        if (!raft) continue;
+        while (raft.hasReady()) {
+          busy = true;
+          const rd = raft.ready();
+          if (rd.hardState) node.storage.hardState = { ...rd.hardState };
+          for (const e of rd.entries) {
+            node.storage.entries.length = e.index - 1;
+            node.storage.entries.push(e);
+          }
+          this.queue.push(...rd.messages);
+          node.applied.push(...rd.committedEntries);
+          raft.advance();
+        }
+      }
+      const batch = this.queue;
+      this.queue = [];
+      for (const m of batch) {
+        busy = true;
+        const to = this.nodes.get(m.to)?.raft;
+        if (!to || this.cut.has(`${m.from}>${m.to}`)) continue;
+        if (this.dropRate > 0 && this.rng.next() < this.dropRate) continue;
+        this.delivered.push(m);
+        to.step(m);
+      }
+      if (!busy) return;
+    }
+  }
+
+  /** Ticks every running node `n` times, stabilizing after each tick. */
+  tick(n = 1): void {
+    for (let i = 0; i < n; i++) {
+      for (const node of this.nodes.values()) node.raft?.tick();
+      this.stabilize();
+    }
+  }
+
+  /** Ticks until `cond()` holds; throws after `max` ticks. */
+  tickUntil(cond: () => boolean, max = 500): void {
+    for (let i = 0; i < max; i++) {
+      if (cond()) return;
+      this.tick();
+    }
+    if (!cond()) throw new Error(`condition not reached within ${max} ticks`);
+  }
+
+  /** Ids of running nodes that currently believe they are leader. */
+  leaders(): NodeId[] {
+    return [...this.nodes.values()].filter((n) => n.raft?.status().role === 'leader').map((n) => n.id);
+  }
+
+  /** Data of applied non-empty entries of `id`, decoded as UTF-8. */
+  appliedData(id: NodeId): string[] {
+    const dec = new TextDecoder();
+    return this.node(id)
+      .applied.filter((e) => e.data.length > 0)
+      .map((e) => dec.decode(e.data));
+  }
+
+  /** Proposes a UTF-8 string on `id`; returns the entry index. */
+  propose(id: NodeId, data: string): number {
+    const i = this.raft(id).propose(new TextEncoder().encode(data));
+    this.stabilize();
+    return i;
+  }
+}
