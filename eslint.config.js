@@ -50,7 +50,7 @@ export default tseslint.config(
         {
           patterns: [
             ...noNode.patterns,
-            { group: ['**/core/**', '!**/core/control/api', '!**/core/common/errors'], message: 'The renderer talks to the node only through the ControlApi contract.' },
+            { group: ['**/core/**', '!**/core/control', '!**/core/control/api', '!**/core/common', '!**/core/common/errors'], message: 'The renderer talks to the node only through the ControlApi contract.' },
           ],
         },
       ],

@@ -1,0 +1,127 @@
+/**
+ * Console commands: each calls the node through the {@link ControlApi} and records the outcome in the store
+ * (results, errors as toasts). The node decides everything; the console only asks and shows.
+ */
+import type { ComputeOp, ControlApi, FileEntry } from '../../core/control/api';
+import { describeError } from './api/errors';
+import { bytesToBase64 } from './lib/base64';
+import type { ConsoleStore } from './stores';
+
+/** Largest file `upload` accepts (64 MiB of raw bytes). */
+export const MAX_UPLOAD_BYTES = 64 * 1024 * 1024;
+
+/** What an upload needs from a browser `File` (so tests can pass plain objects). */
+export interface UploadSource {
+  name: string;
+  size: number;
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+export interface ConsoleActions {
+  toggleLock(file: FileEntry): Promise<void>;
+  breakLock(path: string): Promise<void>;
+  renameFile(from: string, to: string): Promise<boolean>;
+  deleteFile(path: string): Promise<boolean>;
+  uploadFiles(files: UploadSource[]): Promise<void>;
+  request(op: ComputeOp, values: number[], team: string | null): Promise<void>;
+  submit(op: ComputeOp, values: number[], team: string | null): Promise<void>;
+}
+
+/** Reads a file's bytes, reporting progress (0..1) when a `FileReader` is available. */
+function readBytes(file: UploadSource, onProgress: (fraction: number) => void): Promise<ArrayBuffer> {
+  if (typeof FileReader !== 'undefined' && typeof Blob !== 'undefined' && file instanceof Blob) {
+    return new Promise((resolve, reject) => {
+      const reader = new FileReader();
+      reader.onprogress = (ev) => {
+        if (ev.lengthComputable && ev.total > 0) onProgress(ev.loaded / ev.total);
+      };
+      reader.onerror = () => reject(reader.error ?? new Error('could not read the file'));
+      reader.onload = () => resolve(reader.result as ArrayBuffer);
+      reader.readAsArrayBuffer(file);
+    });
+  }
+  return file.arrayBuffer();
+}
+
+export function createActions(api: ControlApi, store: ConsoleStore): ConsoleActions {
+  const s = () => store.getState();
+  const fail = (title: string) => (err: unknown) => {
+    s().pushToast({ level: 'error', title, message: describeError(err) });
+  };
+
+  async function uploadOne(file: UploadSource): Promise<void> {
+    const id = s().startUpload(file.name, file.size);
+    if (file.size > MAX_UPLOAD_BYTES) {
+      const message = `${file.name} is ${(file.size / 1024 / 1024).toFixed(1)} MiB; the limit is 64 MiB per file.`;
+      s().updateUpload(id, { phase: 'error', error: message });
+      s().pushToast({ level: 'error', title: 'File too large', message });
+      return;
+    }
+    try {
+      const buffer = await readBytes(file, (progress) => s().updateUpload(id, { progress }));
+      s().updateUpload(id, { phase: 'uploading', progress: 1 });
+      const dataBase64 = bytesToBase64(new Uint8Array(buffer));
+      await api.call('upload', { path: file.name, dataBase64 });
+      s().updateUpload(id, { phase: 'done' });
+    } catch (err) {
+      const message = describeError(err);
+      s().updateUpload(id, { phase: 'error', error: message });
+      s().pushToast({ level: 'error', title: `Upload of ${file.name} failed`, message });
+    }
+  }
+
+  async function compute(kind: 'request' | 'submit', op: ComputeOp, values: number[], team: string | null): Promise<void> {
+    const params = team ? { op, values, team } : { op, values };
+    s().setComputeBusy(true);
+    try {
+      if (kind === 'request') {
+        s().setRequestResult(await api.call('request', params));
+      } else {
+        const job = await api.call('submit', params);
+        s().setComputeBusy(false);
+        s().setComputeError(null);
+        s().applyJob(job);
+        s().pushToast({ level: 'info', title: `Job ${job.id} submitted`, message: `${op} of ${values.length} number(s)` });
+      }
+    } catch (err) {
+      s().setComputeError(describeError(err));
+    }
+  }
+
+  return {
+    async toggleLock(file) {
+      if (file.lock) {
+        await api.call('unlock', { path: file.path }).then(() => undefined, fail(`Could not unlock ${file.path}`));
+      } else {
+        await api.call('lock', { path: file.path }).then(() => undefined, fail(`Could not lock ${file.path}`));
+      }
+    },
+    async breakLock(path) {
+      await api.call('unlock', { path, force: true }).then(() => undefined, fail(`Could not break the lock on ${path}`));
+    },
+    async renameFile(from, to) {
+      try {
+        await api.call('renameFile', { from, to });
+        return true;
+      } catch (err) {
+        fail(`Could not rename ${from}`)(err);
+        return false;
+      }
+    },
+    async deleteFile(path) {
+      try {
+        await api.call('deleteFile', { path });
+        return true;
+      } catch (err) {
+        fail(`Could not delete ${path}`)(err);
+        return false;
+      }
+    },
+    async uploadFiles(files) {
+      // One at a time: each is up to 64 MiB of base64 in memory.
+      for (const file of files) await uploadOne(file);
+    },
+    request: (op, values, team) => compute('request', op, values, team),
+    submit: (op, values, team) => compute('submit', op, values, team),
+  };
+}

@@ -1,0 +1,328 @@
+/**
+ * Files: the synchronized folder as committed in the replicated index — versions, replicas per node,
+ * locks (click to lock / unlock), rename, delete — and a drop zone covering the view for uploads.
+ */
+import { useRef, useState, type DragEvent } from 'react';
+import type { FileEntry, LockInfo, NodeStatus } from '../../../core/control/api';
+import { MAX_UPLOAD_BYTES } from '../actions';
+import { useActions, useConsole } from '../context';
+import { formatBytes, formatDateTime, formatTime } from '../lib/format';
+import type { UploadItem } from '../stores';
+
+/** `unlocked` or `locked by <node> since <time>`. */
+export function lockText(lock: LockInfo | null): string {
+  if (!lock) return 'unlocked';
+  return `locked by ${lock.holders.join(', ') || lock.host} since ${formatTime(lock.since)}`;
+}
+
+function Replicas({ file, nodes }: { file: FileEntry; nodes: NodeStatus[] }) {
+  const ids = nodes.length > 0 ? nodes.map((n) => n.id) : Object.keys(file.replicas).sort();
+  const up = new Map(nodes.map((n) => [n.id, n.up]));
+  return (
+    <span className="replicas" data-testid={`replicas-${file.path}`}>
+      {ids.map((id) => {
+        const v = file.replicas[id];
+        const state = v === file.version ? 'current' : v === null || v === undefined ? 'missing' : 'behind';
+        const mark = state === 'current' ? '✓' : state === 'missing' ? '–' : `v${v}`;
+        return (
+          <span
+            key={id}
+            className={`replica ${state}${up.get(id) === false ? ' down' : ''}`}
+            title={`${id}: ${state === 'current' ? 'up to date' : state === 'missing' ? 'no copy yet' : `holds version ${v} of ${file.version}`}`}
+            data-testid={`replica-${file.path}-${id}`}
+          >
+            <span className="replica-node">{id}</span>
+            <span className="replica-mark">{mark}</span>
+          </span>
+        );
+      })}
+    </span>
+  );
+}
+
+function FileRow({ file, nodes, self }: { file: FileEntry; nodes: NodeStatus[]; self: string | null }) {
+  const actions = useActions();
+  const [renaming, setRenaming] = useState(false);
+  const [newName, setNewName] = useState(file.path);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [busy, setBusy] = useState(false);
+  const lock = file.lock;
+  const heldByOther = !!lock && !!self && !lock.holders.includes(self);
+
+  const run = async (fn: () => Promise<unknown>) => {
+    setBusy(true);
+    try {
+      await fn();
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const submitRename = () =>
+    run(async () => {
+      const to = newName.trim();
+      if (!to || to === file.path) {
+        setRenaming(false);
+        return;
+      }
+      if (await actions.renameFile(file.path, to)) setRenaming(false);
+    });
+
+  return (
+    <tr data-testid={`file-row-${file.path}`} className={lock ? 'locked' : undefined}>
+      <td className="mono path">
+        {renaming ? (
+          <form
+            className="inline-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void submitRename();
+            }}
+          >
+            <input
+              autoFocus
+              value={newName}
+              data-testid={`rename-input-${file.path}`}
+              onChange={(e) => setNewName(e.target.value)}
+              onKeyDown={(e) => {
+                if (e.key === 'Escape') setRenaming(false);
+              }}
+            />
+            <button type="submit" className="btn small primary" disabled={busy} data-testid={`rename-save-${file.path}`}>
+              Save
+            </button>
+            <button type="button" className="btn small" onClick={() => setRenaming(false)}>
+              Cancel
+            </button>
+          </form>
+        ) : (
+          file.path
+        )}
+      </td>
+      <td className="num">{formatBytes(file.size)}</td>
+      <td className="num">{file.version}</td>
+      <td>
+        <span className="mono">{file.modifiedBy}</span>
+        <span className="muted"> · {formatDateTime(file.modifiedAt)}</span>
+      </td>
+      <td>
+        <Replicas file={file} nodes={nodes} />
+      </td>
+      <td>
+        <span
+          className={lock ? 'lock-state locked' : 'lock-state'}
+          data-testid={`lock-state-${file.path}`}
+          title={lock ? `${lock.mode} lock by ${lock.user}@${lock.host}, fencing token ${lock.fencingToken}` : undefined}
+        >
+          {lockText(lock)}
+        </span>
+        {lock && lock.mode === 'shared' && <span className="muted"> (shared)</span>}
+      </td>
+      <td className="actions">
+        <button
+          type="button"
+          className={lock ? 'btn small lock-btn locked' : 'btn small lock-btn'}
+          data-testid={`lock-${file.path}`}
+          disabled={busy}
+          onClick={() => void run(() => actions.toggleLock(file))}
+          title={lock ? 'Release the lock' : 'Lock this file for this host'}
+        >
+          {lock ? 'Unlock' : 'Lock'}
+        </button>
+        {heldByOther && (
+          <button
+            type="button"
+            className="btn small danger-outline"
+            data-testid={`break-lock-${file.path}`}
+            disabled={busy}
+            onClick={() => void run(() => actions.breakLock(file.path))}
+            title="Break another host's lock (recorded)"
+          >
+            Break
+          </button>
+        )}
+        <button
+          type="button"
+          className="btn small"
+          data-testid={`rename-${file.path}`}
+          disabled={busy || renaming}
+          onClick={() => {
+            setNewName(file.path);
+            setRenaming(true);
+          }}
+        >
+          Rename
+        </button>
+        {confirmDelete ? (
+          <>
+            <button
+              type="button"
+              className="btn small danger"
+              data-testid={`delete-confirm-${file.path}`}
+              disabled={busy}
+              onClick={() =>
+                void run(async () => {
+                  await actions.deleteFile(file.path);
+                  setConfirmDelete(false);
+                })
+              }
+            >
+              Confirm delete
+            </button>
+            <button type="button" className="btn small" onClick={() => setConfirmDelete(false)}>
+              Keep
+            </button>
+          </>
+        ) : (
+          <button
+            type="button"
+            className="btn small danger-outline"
+            data-testid={`delete-${file.path}`}
+            disabled={busy}
+            onClick={() => setConfirmDelete(true)}
+          >
+            Delete
+          </button>
+        )}
+      </td>
+    </tr>
+  );
+}
+
+function UploadRow({ item }: { item: UploadItem }) {
+  const pct = Math.round(item.progress * 100);
+  const label =
+    item.phase === 'reading' ? `reading ${pct}%` : item.phase === 'uploading' ? 'uploading…' : item.phase === 'done' ? 'uploaded' : 'failed';
+  return (
+    <li className={`upload upload-${item.phase}`} data-testid={`upload-${item.path}`} data-phase={item.phase}>
+      <span className="mono upload-name">{item.path}</span>
+      <span className="muted">{formatBytes(item.size)}</span>
+      <span className="progress">
+        <span
+          className="progress-bar"
+          style={{ width: item.phase === 'reading' ? `${pct}%` : '100%' }}
+        />
+      </span>
+      <span className="upload-phase">{label}</span>
+      {item.error && (
+        <span className="upload-error" data-testid={`upload-error-${item.path}`}>
+          {item.error}
+        </span>
+      )}
+    </li>
+  );
+}
+
+export function FilesView() {
+  const files = useConsole((s) => s.files);
+  const uploads = useConsole((s) => s.uploads);
+  const nodes = useConsole((s) => s.status?.nodes ?? EMPTY_NODES);
+  const self = useConsole((s) => s.status?.self ?? null);
+  const clearFinished = useConsole((s) => s.clearFinishedUploads);
+  const actions = useActions();
+  const [dragging, setDragging] = useState(false);
+  const depth = useRef(0);
+  const input = useRef<HTMLInputElement>(null);
+
+  const accept = (list: FileList | null) => {
+    if (!list || list.length === 0) return;
+    void actions.uploadFiles(Array.from(list));
+  };
+
+  const onDragEnter = (e: DragEvent) => {
+    e.preventDefault();
+    depth.current += 1;
+    setDragging(true);
+  };
+  const onDragLeave = (e: DragEvent) => {
+    e.preventDefault();
+    depth.current = Math.max(0, depth.current - 1);
+    if (depth.current === 0) setDragging(false);
+  };
+  const onDragOver = (e: DragEvent) => {
+    e.preventDefault();
+    e.dataTransfer.dropEffect = 'copy';
+  };
+  const onDrop = (e: DragEvent) => {
+    e.preventDefault();
+    depth.current = 0;
+    setDragging(false);
+    accept(e.dataTransfer.files);
+  };
+
+  return (
+    <div
+      className={`view files-view drop-zone${dragging ? ' dragging' : ''}`}
+      data-testid="file-drop"
+      onDragEnter={onDragEnter}
+      onDragLeave={onDragLeave}
+      onDragOver={onDragOver}
+      onDrop={onDrop}
+    >
+      <div className="view-head">
+        <h2>Files</h2>
+        <span className="muted">
+          {files.length} file{files.length === 1 ? '' : 's'} · drop files anywhere here to upload (max {MAX_UPLOAD_BYTES / 1024 / 1024} MiB each)
+        </span>
+        <span className="spacer" />
+        <input
+          ref={input}
+          type="file"
+          multiple
+          data-testid="file-input"
+          className="file-input"
+          onChange={(e) => {
+            accept(e.target.files);
+            e.target.value = '';
+          }}
+        />
+        <button type="button" className="btn primary" onClick={() => input.current?.click()}>
+          Upload…
+        </button>
+      </div>
+      {uploads.length > 0 && (
+        <section className="panel uploads">
+          <div className="panel-head">
+            <h3>Uploads</h3>
+            <button type="button" className="btn small" onClick={clearFinished}>
+              Clear finished
+            </button>
+          </div>
+          <ul className="upload-list" data-testid="uploads">
+            {uploads.map((u) => (
+              <UploadRow key={u.id} item={u} />
+            ))}
+          </ul>
+        </section>
+      )}
+      <table className="table files-table" data-testid="files-table">
+        <thead>
+          <tr>
+            <th>Path</th>
+            <th className="num">Size</th>
+            <th className="num">Ver.</th>
+            <th>Modified</th>
+            <th>Replicas</th>
+            <th>Lock</th>
+            <th>Actions</th>
+          </tr>
+        </thead>
+        <tbody>
+          {files.map((f) => (
+            <FileRow key={f.path} file={f} nodes={nodes} self={self} />
+          ))}
+          {files.length === 0 && (
+            <tr>
+              <td colSpan={7} className="empty">
+                The synchronized folder is empty. Drop files here to upload them.
+              </td>
+            </tr>
+          )}
+        </tbody>
+      </table>
+      {dragging && <div className="drop-overlay">Drop to upload to the cluster</div>}
+    </div>
+  );
+}
+
+const EMPTY_NODES: NodeStatus[] = [];

@@ -1,0 +1,82 @@
+/**
+ * Smoke test of the views without a browser: server-renders each view from a populated store and checks
+ * the `data-testid`s the e2e tests rely on.
+ */
+import { createElement, type ReactNode } from 'react';
+import { renderToString } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+import { createActions } from '../actions';
+import { App } from '../App';
+import { ConsoleContext } from '../context';
+import { createConsoleStore, type ConsoleStore } from '../stores';
+import { createFakeApi } from '../testing/fakeApi';
+import { file, job, node, status } from '../testing/fixtures';
+import { ComputeView } from './ComputeView';
+import { FilesView } from './FilesView';
+import { HealthView } from './HealthView';
+import { TopologyView } from './TopologyView';
+
+function populated(): ConsoleStore {
+  const store = createConsoleStore();
+  const s = store.getState();
+  s.setConnection('open');
+  s.applyStatus(status({ nodes: [node('A', { role: 'leader', team: null, raftState: 'leader', consolePort: 7400 }), node('B', { role: 'team-leader' }), node('C', { up: false })] }));
+  s.setFiles([
+    file('docs/a.txt', { version: 2, replicas: { A: 2, B: 1, C: null } }),
+    file('b.bin', { lock: { path: 'b.bin', mode: 'exclusive', holders: ['B'], host: 'host1', user: 'ann', since: 0, fencingToken: 5 } }),
+  ]);
+  s.setJobs([job('j1', { state: 'done', result: [1, 2, 3], op: 'sort', route: ['A', 'B', 'C'] })]);
+  s.setRequestResult({ op: 'sort', result: [1, 2, 3], route: ['A', 'B', 'C'], durationMs: 7 });
+  // Server rendering reads the store's initial state; serve the populated one.
+  return { ...store, getInitialState: () => store.getState() };
+}
+
+function render(view: () => ReactNode, store = populated()): string {
+  return renderToString(createElement(ConsoleContext.Provider, { value: { store, actions: createActions(createFakeApi(), store) } }, createElement(view)));
+}
+
+describe('views', () => {
+  it('shell: nav, header and connection state', () => {
+    const html = render(App);
+    for (const id of ['nav-topology', 'nav-files', 'nav-compute', 'nav-health', 'connection-state', 'leader-id', 'term']) {
+      expect(html).toContain(`data-testid="${id}"`);
+    }
+    expect(html).toMatch(/data-testid="leader-id"[^>]*>A</);
+    expect(html).toMatch(/data-testid="connection-state">open</);
+  });
+
+  it('topology: a card per node with up and raft state, leader badge, hosts table', () => {
+    const html = render(TopologyView);
+    expect(html).toMatch(/data-testid="topo-node-A" data-up="true" data-raft-state="leader"/);
+    expect(html).toMatch(/data-testid="topo-node-C" data-up="false" data-raft-state="follower"/);
+    expect(html).toContain('data-testid="leader-badge"');
+    expect(html).toContain('data-testid="hosts-table"');
+    expect(html).toContain('A is leader (term 1)');
+  });
+
+  it('files: rows, lock state, lock toggle, replicas, drop zone and input', () => {
+    const html = render(FilesView);
+    for (const id of ['file-drop', 'file-input', 'file-row-docs/a.txt', 'lock-docs/a.txt', 'file-row-b.bin', 'lock-b.bin']) {
+      expect(html).toContain(`data-testid="${id}"`);
+    }
+    expect(html).toMatch(/data-testid="lock-state-docs\/a.txt"[^>]*>unlocked</);
+    expect(html).toMatch(/data-testid="lock-state-b.bin"[^>]*>locked by B since \d\d:\d\d:\d\d</);
+    expect(html).toContain('data-testid="break-lock-b.bin"');
+  });
+
+  it('compute: form, result, route and jobs', () => {
+    const html = render(ComputeView);
+    for (const id of ['compute-op', 'compute-values', 'compute-team', 'compute-request', 'compute-submit', 'job-row-j1']) {
+      expect(html).toContain(`data-testid="${id}"`);
+    }
+    expect(html).toMatch(/data-testid="compute-result">\[1,2,3\]</);
+    expect(html).toMatch(/data-testid="compute-route">A → B → C</);
+    expect(html).toContain('<option value="green">green</option>');
+  });
+
+  it('health: a row per node, leader highlighted', () => {
+    const html = render(HealthView);
+    expect(html).toMatch(/data-testid="health-row-A" data-up="true" data-leader="true"/);
+    expect(html).toMatch(/data-testid="health-row-C" data-up="false" data-leader="false"/);
+  });
+});
