@@ -1,0 +1,344 @@
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { PathError } from '../common/errors';
+import type { LockInfo } from '../control/api';
+import { FILES_PREFIX, LOCKS_PREFIX, type IndexRecord } from './engine';
+import { isConflictCopy } from './paths';
+import { SyncTestCluster, waitFor } from './testing/cluster';
+
+async function readOrNull(path: string): Promise<Buffer | null> {
+  try {
+    return await readFile(path);
+  } catch {
+    return null;
+  }
+}
+
+async function record(c: SyncTestCluster, path: string): Promise<{ rec: IndexRecord; modRevision: number } | null> {
+  const r = await c.kv.range(FILES_PREFIX + path);
+  const kv = r.kvs[0];
+  return kv ? { rec: JSON.parse(kv.value) as IndexRecord, modRevision: kv.modRevision } : null;
+}
+
+async function conflictCopies(folder: string, dir = ''): Promise<string[]> {
+  const names = await readdir(join(folder, dir));
+  return names.filter((n) => isConflictCopy(n)).map((n) => (dir ? `${dir}/${n}` : n));
+}
+
+async function sameBytes(path: string, expected: Buffer): Promise<boolean> {
+  const b = await readOrNull(path);
+  return b !== null && b.equals(expected);
+}
+
+describe('SyncEngine (three engines, one MemoryKv)', () => {
+  let c: SyncTestCluster;
+
+  beforeEach(async () => {
+    c = await SyncTestCluster.create();
+    for (const id of ['A', 'B', 'C']) c.addNode(id);
+    for (const n of c.nodes.values()) await n.engine.start();
+  });
+  afterEach(async () => {
+    await c.dispose();
+  });
+
+  it('propagates create, modify, rename and delete byte for byte', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const C = c.node('C');
+    const v1 = Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 31) % 251));
+    await mkdir(join(A.folder, 'docs'), { recursive: true });
+    await writeFile(join(A.folder, 'docs', 'a.bin'), v1);
+    await waitFor('create at B and C', async () => (await sameBytes(join(B.folder, 'docs', 'a.bin'), v1)) && sameBytes(join(C.folder, 'docs', 'a.bin'), v1));
+    const r1 = await record(c, 'docs/a.bin');
+    expect(r1?.rec).toMatchObject({ path: 'docs/a.bin', size: v1.length, version: 1, deleted: false, modifiedBy: 'A' });
+    await waitFor('versions', () => B.engine.localVersions()['docs/a.bin'] === 1 && C.engine.localVersions()['docs/a.bin'] === 1);
+    // The copies carry the committed mtime.
+    expect(Math.round((await stat(join(B.folder, 'docs', 'a.bin'))).mtimeMs)).toBe(r1?.rec.modifiedAt);
+
+    // modify at B
+    const v2 = Buffer.concat([v1, Buffer.from('more')]);
+    await writeFile(join(B.folder, 'docs', 'a.bin'), v2);
+    await waitFor('modify reaches A and C', async () => (await sameBytes(join(A.folder, 'docs', 'a.bin'), v2)) && sameBytes(join(C.folder, 'docs', 'a.bin'), v2));
+    expect((await record(c, 'docs/a.bin'))?.rec).toMatchObject({ version: 2, modifiedBy: 'B', size: v2.length });
+
+    // rename at C: delete + create, content found in the object stores (no transfer)
+    const fetchesBefore = c.net.fetches.length;
+    await rename(join(C.folder, 'docs', 'a.bin'), join(C.folder, 'b.bin'));
+    await waitFor('rename at A and B', async () => {
+      for (const n of [A, B]) {
+        if (!(await sameBytes(join(n.folder, 'b.bin'), v2))) return false;
+        if (await readOrNull(join(n.folder, 'docs', 'a.bin'))) return false;
+      }
+      return true;
+    });
+    expect(c.net.fetches.length).toBe(fetchesBefore);
+    expect((await record(c, 'docs/a.bin'))?.rec).toMatchObject({ deleted: true, version: 3 });
+    expect((await record(c, 'b.bin'))?.rec).toMatchObject({ deleted: false, version: 1, modifiedBy: 'C' });
+
+    // delete at A
+    await rm(join(A.folder, 'b.bin'));
+    await waitFor('delete at B and C', async () => (await readOrNull(join(B.folder, 'b.bin'))) === null && (await readOrNull(join(C.folder, 'b.bin'))) === null);
+    expect((await record(c, 'b.bin'))?.rec).toMatchObject({ deleted: true, version: 2, modifiedBy: 'A' });
+    await waitFor('B holds the tombstone', () => B.engine.localVersions()['b.bin'] === 2);
+    await waitFor('backlogs drain', () => [A, B, C].every((n) => n.engine.backlog() === 0));
+  });
+
+  it('writeLocal, deleteLocal and renameLocal go through the folder and commit', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const res = await A.engine.writeLocal('up/load.txt', Buffer.from('uploaded'));
+    expect(res).toMatchObject({ path: 'up/load.txt', size: 8 });
+    await waitFor('upload at B', () => sameBytes(join(B.folder, 'up', 'load.txt'), Buffer.from('uploaded')));
+    await A.engine.renameLocal('up/load.txt', 'moved.txt');
+    await waitFor('rename at B', async () => (await sameBytes(join(B.folder, 'moved.txt'), Buffer.from('uploaded'))) && (await readOrNull(join(B.folder, 'up', 'load.txt'))) === null);
+    await B.engine.deleteLocal('moved.txt');
+    await waitFor('delete at A', async () => (await readOrNull(join(A.folder, 'moved.txt'))) === null);
+    await expect(A.engine.deleteLocal('moved.txt')).rejects.toMatchObject({ code: 'ENOENT' });
+  });
+
+  it('refuses invalid paths: API calls throw PathError, bad on-disk names are never committed', async () => {
+    const A = c.node('A');
+    await expect(A.engine.writeLocal('../escape.txt', Buffer.from('x'))).rejects.toBeInstanceOf(PathError);
+    await expect(A.engine.writeLocal('CON.txt', Buffer.from('x'))).rejects.toBeInstanceOf(PathError);
+    await writeFile(join(A.folder, 'bad:name.txt'), 'x');
+    await writeFile(join(A.folder, 'good.txt'), 'y');
+    await waitFor('good.txt committed', async () => (await record(c, 'good.txt')) !== null);
+    await waitFor('error activity', () => A.activity.some((e) => e.kind === 'error' && e.message.includes('bad:name.txt')));
+    expect(await record(c, 'bad:name.txt')).toBeNull();
+
+    // Names that differ only by case would be one file on Windows and macOS.
+    await writeFile(join(A.folder, 'Readme.md'), 'one');
+    await waitFor('Readme.md committed', async () => (await record(c, 'Readme.md')) !== null);
+    await writeFile(join(A.folder, 'README.md'), 'two');
+    await waitFor('case clash refused', () => A.activity.some((e) => e.kind === 'error' && e.message.includes('README.md') && e.message.includes('letter case')));
+    expect(await record(c, 'README.md')).toBeNull();
+
+    // A malicious index record with a traversal path is refused and never written.
+    const evil: IndexRecord = { path: '../evil.txt', size: 1, sha256: 'a'.repeat(64), version: 1, deleted: false, modifiedBy: 'X', modifiedAt: Date.now() };
+    await c.kv.put(FILES_PREFIX + '../evil.txt', JSON.stringify(evil));
+    await waitFor('remote path refused', () => A.activity.some((e) => e.kind === 'error' && e.message.includes('../evil.txt')));
+    expect(await readOrNull(join(A.folder, '..', 'evil.txt'))).toBeNull();
+    expect(A.engine.localVersions()['../evil.txt']).toBeUndefined();
+    expect(await readOrNull(join(c.node('B').folder, 'bad:name.txt'))).toBeNull();
+  });
+
+  it('commits a file written while the engine was stopped at its next start', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    await writeFile(join(B.folder, 'keep.txt'), 'v1');
+    await waitFor('keep.txt at A', () => sameBytes(join(A.folder, 'keep.txt'), Buffer.from('v1')));
+    await B.engine.stop();
+    await writeFile(join(B.folder, 'offline.txt'), 'written offline');
+    await writeFile(join(B.folder, 'keep.txt'), 'v2 offline');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await record(c, 'offline.txt')).toBeNull();
+    const B2 = c.addNode('B'); // a fresh engine over the same folder and data dir: an app restart
+    await B2.engine.start();
+    await waitFor('offline changes reach A', async () => (await sameBytes(join(A.folder, 'offline.txt'), Buffer.from('written offline'))) && sameBytes(join(A.folder, 'keep.txt'), Buffer.from('v2 offline')));
+    expect((await record(c, 'keep.txt'))?.rec).toMatchObject({ version: 2, modifiedBy: 'B' });
+    expect(await conflictCopies(A.folder)).toEqual([]);
+  });
+
+  it('a file locked by A is read-only at B, and B edits are refused: locked bytes restored, B bytes kept as a conflict copy', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const original = Buffer.from('locked content');
+    await writeFile(join(A.folder, 'plan.txt'), original);
+    await waitFor('plan.txt at B', () => sameBytes(join(B.folder, 'plan.txt'), original));
+    const before = await record(c, 'plan.txt');
+    const lock: LockInfo = { path: 'plan.txt', mode: 'exclusive', holders: ['A'], host: 'host-A', user: 'alice', since: Date.now(), fencingToken: 0 };
+    await c.kv.put(LOCKS_PREFIX + 'plan.txt', JSON.stringify(lock));
+    await waitFor('read-only at B', async () => ((await stat(join(B.folder, 'plan.txt'))).mode & 0o777) === 0o444);
+    expect((await stat(join(A.folder, 'plan.txt'))).mode & 0o200).not.toBe(0); // the holder keeps write access
+
+    const edited = Buffer.from('B edits anyway');
+    await chmod(join(B.folder, 'plan.txt'), 0o644);
+    await writeFile(join(B.folder, 'plan.txt'), edited);
+    await waitFor('locked bytes restored at B with a conflict copy of B bytes', async () => {
+      if (!(await sameBytes(join(B.folder, 'plan.txt'), original))) return false;
+      const copies = await conflictCopies(B.folder);
+      return copies.length === 1 && (await sameBytes(join(B.folder, copies[0]!), edited));
+    });
+    await waitFor('read-only again', async () => ((await stat(join(B.folder, 'plan.txt'))).mode & 0o777) === 0o444);
+    expect(B.activity.some((e) => e.kind === 'lock' && e.level === 'warn' && e.message.includes('plan.txt'))).toBe(true);
+    const after = await record(c, 'plan.txt');
+    expect(after).toEqual(before); // index unchanged
+    expect(await readFile(join(A.folder, 'plan.txt'))).toEqual(original);
+
+    // A delete at B is refused too.
+    await rm(join(B.folder, 'plan.txt'));
+    await waitFor('restored after delete', () => sameBytes(join(B.folder, 'plan.txt'), original));
+    expect(await record(c, 'plan.txt')).toEqual(before);
+    await expect(B.engine.writeLocal('plan.txt', Buffer.from('x'))).rejects.toMatchObject({ code: 'ELOCKED' });
+
+    // The holder can still commit; B follows. Release restores write access.
+    await writeFile(join(A.folder, 'plan.txt'), 'holder update');
+    await waitFor('holder update at B', () => sameBytes(join(B.folder, 'plan.txt'), Buffer.from('holder update')));
+    await c.kv.delete(LOCKS_PREFIX + 'plan.txt');
+    await waitFor('writable after release', async () => ((await stat(join(B.folder, 'plan.txt'))).mode & 0o777) === 0o644);
+  });
+
+  it('a read-only mode set for a lock is lifted on release even after a restart', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    await writeFile(join(A.folder, 'ro.txt'), 'content');
+    await waitFor('ro.txt at B', () => B.engine.localVersions()['ro.txt'] === 1);
+    const lock: LockInfo = { path: 'ro.txt', mode: 'exclusive', holders: ['A'], host: 'host-A', user: 'alice', since: Date.now(), fencingToken: 0 };
+    await c.kv.put(LOCKS_PREFIX + 'ro.txt', JSON.stringify(lock));
+    await waitFor('read-only at B', async () => ((await stat(join(B.folder, 'ro.txt'))).mode & 0o777) === 0o444);
+    await B.engine.stop();
+    await c.kv.delete(LOCKS_PREFIX + 'ro.txt');
+    const B2 = c.addNode('B');
+    await B2.engine.start();
+    await waitFor('writable again', async () => ((await stat(join(B.folder, 'ro.txt'))).mode & 0o777) === 0o644);
+  });
+
+  it('concurrent edits from the same version: one wins everywhere, the other survives as a conflict copy', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const C = c.node('C');
+    await writeFile(join(A.folder, 'race.txt'), 'base');
+    await waitFor('base everywhere', async () => (await sameBytes(join(B.folder, 'race.txt'), Buffer.from('base'))) && sameBytes(join(C.folder, 'race.txt'), Buffer.from('base')));
+    await waitFor('B synced v1', () => B.engine.localVersions()['race.txt'] === 1);
+    const bytesA = Buffer.from('edit from A');
+    const bytesB = Buffer.from('edit from B, longer');
+    await Promise.all([writeFile(join(A.folder, 'race.txt'), bytesA), writeFile(join(B.folder, 'race.txt'), bytesB)]);
+
+    const winner = await waitFor('all folders agree', async () => {
+      const contents = await Promise.all([A, B, C].map((n) => readOrNull(join(n.folder, 'race.txt'))));
+      const first = contents[0];
+      if (!first || !contents.every((b) => b?.equals(first))) return null;
+      if (!first.equals(bytesA) && !first.equals(bytesB)) return null;
+      const loser = first.equals(bytesA) ? bytesB : bytesA;
+      for (const n of [A, B, C]) {
+        const copies = await conflictCopies(n.folder);
+        if (copies.length !== 1 || !(await sameBytes(join(n.folder, copies[0]!), loser))) return null;
+      }
+      return first;
+    });
+    const rec = await record(c, 'race.txt');
+    expect(rec?.rec.version).toBe(2);
+    expect(rec?.rec.modifiedBy).toBe(winner.equals(bytesA) ? 'A' : 'B');
+    const loserNode = winner.equals(bytesA) ? B : A;
+    expect(loserNode.activity.some((e) => e.kind === 'conflict')).toBe(true);
+  });
+
+  it('a commit that loses the txn race keeps its bytes as a conflict copy and takes the winner', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const C = c.node('C');
+    await writeFile(join(A.folder, 'doc.txt'), 'v1');
+    await waitFor('v1 at B', () => B.engine.localVersions()['doc.txt'] === 1);
+    B.kv.holdWatches(); // B does not hear of A's next commit
+    const bytesA = Buffer.from('A wins');
+    await writeFile(join(A.folder, 'doc.txt'), bytesA);
+    await waitFor('A committed v2', async () => (await record(c, 'doc.txt'))?.rec.version === 2);
+    const bytesB = Buffer.from('B was editing v1');
+    await writeFile(join(B.folder, 'doc.txt'), bytesB);
+    await waitFor('B resolved the lost race', async () => {
+      const copies = await conflictCopies(B.folder);
+      return (await sameBytes(join(B.folder, 'doc.txt'), bytesA)) && copies.length === 1 && sameBytes(join(B.folder, copies[0]!), bytesB);
+    });
+    B.kv.releaseWatches();
+    await waitFor('everyone has the winner and the copy', async () => {
+      for (const n of [A, C]) {
+        const copies = await conflictCopies(n.folder);
+        if (!(await sameBytes(join(n.folder, 'doc.txt'), bytesA)) || copies.length !== 1 || !(await sameBytes(join(n.folder, copies[0]!), bytesB))) return false;
+      }
+      return true;
+    });
+    expect((await record(c, 'doc.txt'))?.rec).toMatchObject({ version: 2, modifiedBy: 'A' });
+    expect(B.activity.some((e) => e.kind === 'conflict' && e.message.includes('doc.txt'))).toBe(true);
+  });
+
+  it('an edit made concurrently with a remote delete wins and is re-committed', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    await writeFile(join(A.folder, 'keep-me.txt'), 'v1');
+    await waitFor('v1 at B', () => B.engine.localVersions()['keep-me.txt'] === 1);
+    B.kv.holdWatches();
+    await rm(join(A.folder, 'keep-me.txt'));
+    await waitFor('tombstone', async () => (await record(c, 'keep-me.txt'))?.rec.deleted === true);
+    await writeFile(join(B.folder, 'keep-me.txt'), 'edited at B');
+    await waitFor('B re-committed', async () => (await record(c, 'keep-me.txt'))?.rec.version === 3);
+    B.kv.releaseWatches();
+    await waitFor('edit back at A', () => sameBytes(join(A.folder, 'keep-me.txt'), Buffer.from('edited at B')));
+    expect((await record(c, 'keep-me.txt'))?.rec).toMatchObject({ deleted: false, modifiedBy: 'B' });
+  });
+
+  it('without quorum local changes wait in the backlog and commit on reconnect', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    B.kv.offline = true;
+    await writeFile(join(B.folder, 'queued.txt'), 'made while cut off');
+    await waitFor('B has a backlog', () => B.engine.backlog() > 0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await record(c, 'queued.txt')).toBeNull();
+    expect(await readFile(join(B.folder, 'queued.txt'), 'utf8')).toBe('made while cut off'); // still works locally
+    B.kv.offline = false;
+    await waitFor('committed after reconnect', () => sameBytes(join(A.folder, 'queued.txt'), Buffer.from('made while cut off')));
+    await waitFor('backlog drained', () => B.engine.backlog() === 0);
+  });
+
+  it('syncs a burst of files in nested folders and drains the backlog', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const C = c.node('C');
+    const N = 120;
+    for (let i = 0; i < N; i++) {
+      await mkdir(join(A.folder, `d${i % 7}`, `e${i % 3}`), { recursive: true });
+      await writeFile(join(A.folder, `d${i % 7}`, `e${i % 3}`, `f${i}.txt`), `file ${i} `.repeat(i + 1));
+    }
+    await waitFor(
+      'all files at B and C',
+      async () => {
+        for (const n of [B, C]) for (let i = 0; i < N; i++) if (!(await sameBytes(join(n.folder, `d${i % 7}`, `e${i % 3}`, `f${i}.txt`), Buffer.from(`file ${i} `.repeat(i + 1))))) return false;
+        return true;
+      },
+      45_000,
+    );
+    await waitFor('backlogs drain', () => [A, B, C].every((n) => n.engine.backlog() === 0));
+    expect(Object.values(B.engine.localVersions()).filter((v) => v === 1).length).toBe(N);
+  });
+
+  it('persists sync state atomically in <dataDir>/sync-state.json', async () => {
+    const A = c.node('A');
+    await writeFile(join(A.folder, 's.txt'), 'state');
+    await waitFor('state file lists s.txt', async () => {
+      const doc = JSON.parse((await readOrNull(join(c.node('B').dataDir, 'sync-state.json')))?.toString() ?? '{}') as { entries?: Record<string, { version: number }> };
+      return doc.entries?.['s.txt']?.version === 1;
+    });
+  });
+});
+
+describe('SyncEngine shutdown', () => {
+  it('aborts an in-flight fetch when stopping', async () => {
+    const c = await SyncTestCluster.create();
+    try {
+      const A = c.addNode('A');
+      let seen: AbortSignal | undefined;
+      const B = c.addNode('B', {
+        fetcher: {
+          fetch: (_sha, _sources, _dest, signal) =>
+            new Promise<void>((_resolve, reject) => {
+              seen = signal;
+              signal?.addEventListener('abort', () => reject(new Error('aborted')));
+            }),
+        },
+      });
+      await A.engine.start();
+      await B.engine.start();
+      await writeFile(join(A.folder, 'slow.txt'), 'never arrives');
+      await waitFor('B is fetching', () => seen !== undefined);
+      expect(B.engine.backlog()).toBeGreaterThan(0);
+      await B.engine.stop();
+      expect(seen?.aborted).toBe(true);
+      expect(await readOrNull(join(B.folder, 'slow.txt'))).toBeNull();
+      expect((await readdir(B.folder)).filter((n) => n.startsWith('.clusterdesk-tmp-'))).toEqual([]);
+    } finally {
+      await c.dispose();
+    }
+  });
+});

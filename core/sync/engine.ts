@@ -1,0 +1,964 @@
+/**
+ * `SyncEngine`: keeps one node's synchronized folder identical to the replicated file index
+ * (DESIGN "File change" and "Lock" flows, Failure rules).
+ *
+ * Every event — a local change seen by chokidar, a `files/` or `locks/` record seen through
+ * `kv.watch`, a console upload — only schedules the path; a per-path queue then re-plans it with
+ * the pure {@link planPath} from the current local bytes, the last synced state and the newest
+ * index record, and carries the plan out. Work on one path is serialized; different paths run
+ * in parallel up to {@link SyncEngineOptions.concurrency}.
+ *
+ * Guarantees:
+ * - A change is committed only by `txn` guarded by the index key's modRevision (the version this
+ *   folder last saw) and the lock key's modRevision; a lost race keeps the local bytes as a
+ *   Syncthing-style conflict copy and takes the committed version. No bytes are lost.
+ * - Remote content is verified (SHA-256) in the object store, copied to `.clusterdesk-tmp-*` in the
+ *   folder, given the record's mtime and renamed into place: nothing half-written is visible.
+ * - A path locked by another node is read-only (0444) locally; local edits/deletes of it are
+ *   refused (conflict copy + restore) and never committed.
+ * - Invalid paths (see `paths.ts`) are refused with a log line and an `error` activity entry.
+ * - Without a quorum, commits fail and are retried with backoff; local work continues.
+ */
+import { randomBytes } from 'node:crypto';
+import { type Stats } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, readFile, rename, rm, rmdir, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
+import { LockConflictError, NotFoundError, PathError, ValidationError } from '../common/errors';
+import { silentLogger, type Logger } from '../common/logger';
+import type { ActivityEntry, LockInfo } from '../control/api';
+import type { KeyValue, ReplicatedKV, WatchEvent, Watcher } from '../kv/types';
+import { Hasher } from './hasher';
+import { ObjectStore } from './object-store';
+import { conflictCopyName, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
+import { planPath } from './planner';
+
+/** KV prefix of the file index: `files/<path>` → JSON {@link IndexRecord}. */
+export const FILES_PREFIX = 'files/';
+/** KV prefix of file locks: `locks/<path>` → JSON `LockInfo` (written by the lock manager). */
+export const LOCKS_PREFIX = 'locks/';
+
+/** One committed version of a file in the replicated index (`files/<path>`). */
+export interface IndexRecord {
+  /** Folder-relative path, `/` separators, NFC. */
+  path: string;
+  /** Bytes. */
+  size: number;
+  /** Lowercase hex SHA-256 of the content (of the last content for a tombstone). */
+  sha256: string;
+  /** 1 on create, +1 per committed change (a delete is a change). */
+  version: number;
+  deleted: boolean;
+  /** Node id that committed this version. */
+  modifiedBy: string;
+  /** The file's mtime at commit (deletion time for tombstones), ms since the Unix epoch. */
+  modifiedAt: number;
+}
+
+/**
+ * How the engine gets an object it lacks (implemented over gRPC by the node). Lower layers
+ * declare the interfaces upper layers implement (Syncthing `lib/protocol`).
+ */
+export interface BlobFetcher {
+  /**
+   * Streams object `sha256` from one of `sources` (node ids, best first) into `destPath`
+   * (a temp path; the engine verifies the hash afterwards). Rejects when no source has it.
+   * `signal` is aborted when the engine stops; implementations should then reject promptly.
+   */
+  fetch(sha256: string, sources: string[], destPath: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** Options of {@link SyncEngine}. */
+export interface SyncEngineOptions {
+  /** This node's id (written as `modifiedBy`, matched against lock holders). */
+  nodeId: string;
+  /** This node's host name (for log lines). */
+  host: string;
+  /** Absolute path of the synchronized folder (created if missing). */
+  folder: string;
+  /** Node data directory: `objects/` and `sync-state.json` live here. Must not be inside `folder`. */
+  dataDir: string;
+  kv: ReplicatedKV;
+  fetcher: BlobFetcher;
+  logger?: Logger;
+  /** Shared hasher; when absent the engine creates (and destroys on stop) its own. */
+  hasher?: Hasher;
+  /** A file must be unchanged this long (ms) before it is hashed (chokidar awaitWriteFinish). Default 150. */
+  stabilityMs?: number;
+  /**
+   * Full folder rescan period in ms (0 = never). A safety net for watcher events the OS or
+   * chokidar drops (Syncthing rescans for the same reason). Default 60 000.
+   */
+  rescanIntervalMs?: number;
+  /** Paths reconciled at once. Default 4. */
+  concurrency?: number;
+  /** Other node ids to try as fetch sources after the record's `modifiedBy`. */
+  peers?: () => string[];
+  /** Receives notable events (conflicts, lock refusals, invalid paths). */
+  onActivity?: (e: ActivityEntry) => void;
+}
+
+/** Per-path state this folder holds, persisted in `<dataDir>/sync-state.json`. */
+interface SyncedState {
+  /** Content synced (null = the folder holds the tombstone, i.e. no file). */
+  sha256: string | null;
+  version: number;
+  /** modRevision of the index record synced. */
+  modRevision: number;
+  /** Size and mtime of the local file when synced (skip re-hashing an unchanged file). */
+  size?: number;
+  mtimeMs?: number;
+}
+
+interface IndexEntry {
+  record: IndexRecord;
+  modRevision: number;
+}
+
+interface LocalFile {
+  sha256: string;
+  size: number;
+  mtimeMs: number;
+}
+
+const STATE_FILE = 'sync-state.json';
+const IS_WINDOWS = process.platform === 'win32';
+/** How long stop() waits for in-flight work (a hung fetch must not block shutdown). */
+const STOP_DRAIN_MS = 5_000;
+const MAX_BACKOFF_MS = 10_000;
+
+/** Thrown inside a reconcile to re-run it (file still changing, lost txn race). */
+class Replan extends Error {
+  constructor(readonly delayMs: number) {
+    super('replan');
+  }
+}
+
+function parseRecord(kv: KeyValue): IndexRecord | null {
+  try {
+    const v = JSON.parse(kv.value) as IndexRecord;
+    if (typeof v.path !== 'string' || typeof v.version !== 'number' || typeof v.deleted !== 'boolean' || typeof v.modifiedBy !== 'string') return null;
+    if (typeof v.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(v.sha256)) return null;
+    if (typeof v.size !== 'number' || typeof v.modifiedAt !== 'number') return null;
+    return v;
+  } catch {
+    return null;
+  }
+}
+
+function parseLock(kv: KeyValue): LockInfo | null {
+  try {
+    const v = JSON.parse(kv.value) as LockInfo;
+    if (typeof v.path !== 'string' || !Array.isArray(v.holders)) return null;
+    return { ...v, fencingToken: kv.modRevision };
+  } catch {
+    return null;
+  }
+}
+
+function errCode(err: unknown): string | undefined {
+  return (err as { code?: string } | null)?.code;
+}
+
+/** Keeps one folder in sync with the replicated index. See the module doc. */
+export class SyncEngine {
+  /** This node's content-addressed store; the node serves peers' block requests from it. */
+  readonly objects: ObjectStore;
+  private readonly opts: SyncEngineOptions;
+  private readonly log: Logger;
+  private readonly folder: string;
+  private hasher: Hasher | null;
+  private readonly ownsHasher: boolean;
+  private readonly stabilityMs: number;
+  private readonly concurrency: number;
+
+  private readonly index = new Map<string, IndexEntry>();
+  private readonly locks = new Map<string, { info: LockInfo; modRevision: number }>();
+  private readonly state = new Map<string, SyncedState>();
+  private readonly hashCache = new Map<string, LocalFile>();
+  private readonly readOnlyByUs = new Set<string>();
+  private readonly refusedPaths = new Set<string>();
+
+  private readonly pending = new Set<string>();
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly settleTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private rescanTimer: ReturnType<typeof setInterval> | null = null;
+  private readonly rescanIntervalMs: number;
+  private readonly attempts = new Map<string, number>();
+  private active = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+
+  private readonly changeListeners = new Set<(paths: string[]) => void>();
+  private watcher: FSWatcher | null = null;
+  private kvWatches: Watcher[] = [];
+  private running = false;
+  private abort = new AbortController();
+  private stateWrite: Promise<void> = Promise.resolve();
+  private stateDirty = false;
+  private stateTimer: ReturnType<typeof setTimeout> | null = null;
+
+  constructor(options: SyncEngineOptions) {
+    this.opts = options;
+    this.folder = resolve(options.folder);
+    this.log = (options.logger ?? silentLogger).child({ mod: 'sync', node: options.nodeId });
+    this.ownsHasher = !options.hasher;
+    this.hasher = options.hasher ?? null;
+    this.stabilityMs = options.stabilityMs ?? 150;
+    this.concurrency = Math.max(1, options.concurrency ?? 4);
+    this.rescanIntervalMs = options.rescanIntervalMs ?? 60_000;
+    this.objects = new ObjectStore(options.dataDir, (p) => this.hash(p));
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  /**
+   * Starts syncing: loads `sync-state.json`, reads the index and locks, starts the folder watcher,
+   * scans the folder and schedules every known path (offline local changes get committed,
+   * missing or outdated files fetched), then follows `kv.watch`. Resolves once the scan is
+   * scheduled; use {@link idle} to wait for the backlog to drain.
+   */
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      await this.startInner();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async startInner(): Promise<void> {
+    await mkdir(this.folder, { recursive: true });
+    await mkdir(this.opts.dataDir, { recursive: true });
+    await this.objects.init();
+    if (!this.hasher) this.hasher = new Hasher();
+    await this.loadState();
+    await this.resyncKv();
+    await this.startFolderWatcher();
+    const local = await this.scanFolder();
+    for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+    if (this.rescanIntervalMs > 0) {
+      this.rescanTimer = setInterval(() => void this.rescan(), this.rescanIntervalMs);
+      this.rescanTimer.unref?.();
+    }
+    this.log.info({ folder: this.folder, files: local.length, indexed: this.index.size }, 'sync engine started');
+  }
+
+  /** Stops watching, waits for in-flight work, persists state. The engine can be started again. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const w of this.kvWatches) w.cancel();
+    this.kvWatches = [];
+    for (const t of [...this.retryTimers.values(), ...this.settleTimers.values()]) clearTimeout(t);
+    this.retryTimers.clear();
+    this.settleTimers.clear();
+    if (this.rescanTimer) clearInterval(this.rescanTimer);
+    this.rescanTimer = null;
+    await this.watcher?.close();
+    this.watcher = null;
+    this.abort.abort();
+    const drained = await Promise.race([this.drain().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_DRAIN_MS).unref?.())]);
+    if (!drained) this.log.warn({ backlog: this.backlog() }, `in-flight sync work did not finish within ${STOP_DRAIN_MS} ms of stop`);
+    this.abort = new AbortController();
+    this.pending.clear();
+    if (this.stateTimer) clearTimeout(this.stateTimer);
+    this.stateTimer = null;
+    this.stateDirty = true;
+    await this.saveState();
+    if (this.ownsHasher) {
+      await this.hasher?.destroy();
+      this.hasher = null;
+    }
+    this.log.info('sync engine stopped');
+  }
+
+  /** Resolves when no path is queued, running or waiting for a retry. */
+  async idle(): Promise<void> {
+    while (this.chains.size > 0 || this.retryTimers.size > 0) {
+      if (this.chains.size > 0) await this.drain();
+      else await new Promise((r) => setTimeout(r, 25));
+    }
+  }
+
+  /** Paths still to commit, download or retry (the console's `syncBacklog`). */
+  backlog(): number {
+    return new Set([...this.pending, ...this.chains.keys(), ...this.retryTimers.keys()]).size;
+  }
+
+  /** Per path: the index version this folder holds (a tombstone's version once deleted here), or null when it holds none yet. */
+  localVersions(): Record<string, number | null> {
+    const out: Record<string, number | null> = {};
+    for (const p of this.index.keys()) out[p] = null;
+    for (const [p, s] of this.state) out[p] = s.version;
+    return out;
+  }
+
+  /** The newest index records this engine has seen, by path (tombstones included). */
+  indexRecords(): IndexRecord[] {
+    return [...this.index.values()].map((e) => e.record);
+  }
+
+  /** Subscribes to "files changed" (paths whose index record or local copy changed). Returns an unsubscribe function. */
+  onChange(listener: (paths: string[]) => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  // ---------------------------------------------------------------- console operations
+
+  /**
+   * Writes `bytes` to `path` in the folder atomically (temp file + rename); the engine then commits it.
+   * @throws PathError for an invalid path, LockConflictError when another node holds its lock
+   */
+  async writeLocal(path: string, bytes: Uint8Array): Promise<{ path: string; size: number; sha256: string }> {
+    const p = normalizePath(path);
+    this.assertNotLocked(p);
+    const abs = this.abs(p);
+    await mkdir(dirname(abs), { recursive: true });
+    const tmp = join(dirname(abs), TEMP_PREFIX + randomBytes(6).toString('hex'));
+    try {
+      await writeFile(tmp, bytes);
+      const h = await this.hash(tmp);
+      await rename(tmp, abs);
+      this.schedule(p);
+      this.settleCheck(p);
+      return { path: p, size: h.size, sha256: h.sha256 };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /**
+   * Deletes `path` from the folder; the engine then commits a tombstone.
+   * @throws PathError, LockConflictError, NotFoundError when the file does not exist
+   */
+  async deleteLocal(path: string): Promise<void> {
+    const p = normalizePath(path);
+    this.assertNotLocked(p);
+    try {
+      await rm(this.abs(p));
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') throw new NotFoundError(`no such file: ${p}`);
+      throw err;
+    }
+    this.schedule(p);
+  }
+
+  /**
+   * Renames a file in the folder (a delete plus a create; peers find the content in their object store).
+   * @throws PathError, LockConflictError (either path), NotFoundError (no source), ValidationError (target exists)
+   */
+  async renameLocal(from: string, to: string): Promise<void> {
+    const a = normalizePath(from);
+    const b = normalizePath(to);
+    this.assertNotLocked(a);
+    this.assertNotLocked(b);
+    const st = await lstat(this.abs(a)).catch(() => null);
+    if (!st || !st.isFile()) throw new NotFoundError(`no such file: ${a}`);
+    if (await lstat(this.abs(b)).catch(() => null)) throw new ValidationError(`target already exists: ${b}`);
+    await mkdir(dirname(this.abs(b)), { recursive: true });
+    await rename(this.abs(a), this.abs(b));
+    this.schedule(a);
+    this.schedule(b);
+    this.settleCheck(b);
+  }
+
+  private hash(path: string): Promise<LocalFile> {
+    if (!this.hasher) return Promise.reject(new ValidationError('sync engine is not running'));
+    return this.hasher.hash(path);
+  }
+
+  /** Re-plans every path on disk, in the index or in the sync state (cheap: unchanged files are not re-hashed). */
+  async rescan(): Promise<void> {
+    if (!this.running) return;
+    const local = await this.scanFolder();
+    for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+  }
+
+  /**
+   * Re-plans `path` once the watcher has settled after a write of ours. chokidar cancels an
+   * `add` still waiting for awaitWriteFinish when the file is removed, and then drops the
+   * `unlink` too; a delete made just after we wrote the file would otherwise go unseen.
+   */
+  private settleCheck(path: string): void {
+    if (!this.running) return;
+    const old = this.settleTimers.get(path);
+    if (old) clearTimeout(old);
+    const t = setTimeout(() => {
+      this.settleTimers.delete(path);
+      this.schedule(path);
+    }, this.stabilityMs * 3 + 300);
+    t.unref?.();
+    this.settleTimers.set(path, t);
+  }
+
+  // ---------------------------------------------------------------- scheduling
+
+  private schedule(path: string, delayMs = 0): void {
+    if (!this.running) return;
+    if (delayMs > 0) {
+      if (this.retryTimers.has(path)) return;
+      const t = setTimeout(() => {
+        this.retryTimers.delete(path);
+        this.schedule(path);
+      }, delayMs);
+      this.retryTimers.set(path, t);
+      return;
+    }
+    if (this.pending.has(path)) return;
+    this.pending.add(path);
+    const prev = this.chains.get(path) ?? Promise.resolve();
+    const next = prev.then(() => this.runOne(path));
+    this.chains.set(path, next);
+    void next.finally(() => {
+      if (this.chains.get(path) === next) this.chains.delete(path);
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.concurrency) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((r) => this.slotWaiters.push(r));
+  }
+
+  private release(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.active--;
+  }
+
+  private async runOne(path: string): Promise<void> {
+    await this.acquire();
+    this.pending.delete(path);
+    try {
+      if (!this.running) return;
+      await this.reconcile(path);
+      this.attempts.delete(path);
+    } catch (err) {
+      if (err instanceof Replan) {
+        this.schedule(path, err.delayMs);
+      } else if (err instanceof PathError) {
+        this.refusePath(path, err);
+      } else {
+        const n = (this.attempts.get(path) ?? 0) + 1;
+        this.attempts.set(path, n);
+        const delay = Math.min(MAX_BACKOFF_MS, 200 * 2 ** (n - 1));
+        this.log.warn({ path, err: (err as Error).message, retryInMs: delay }, 'sync of path failed; will retry');
+        this.schedule(path, delay);
+      }
+    } finally {
+      this.release();
+    }
+  }
+
+  // ---------------------------------------------------------------- reconcile
+
+  private async reconcile(path: string): Promise<void> {
+    normalizePath(path); // throws PathError for paths that must never be written
+    const local = await this.readLocal(path);
+    const idx = this.index.get(path) ?? null;
+    const synced = this.state.get(path) ?? null;
+    const lockedByOther = this.isLockedByOther(path);
+    this.log.debug({ path, local: local?.sha256 ?? null, synced, idx: idx ? { sha: idx.record.sha256, deleted: idx.record.deleted, rev: idx.modRevision } : null, lockedByOther }, 'plan');
+    const action = planPath({
+      local: local?.sha256 ?? null,
+      synced,
+      index: idx ? { sha256: idx.record.sha256, deleted: idx.record.deleted, modRevision: idx.modRevision } : null,
+      lockedByOther,
+    });
+    switch (action.kind) {
+      case 'synced':
+        if (local) await this.objects.putFile(this.abs(path), local.sha256).catch(() => undefined);
+        this.markSynced(path, idx, local);
+        break;
+      case 'commit':
+        await this.commit(path, local, idx);
+        break;
+      case 'apply':
+        await this.apply(path, idx, local);
+        break;
+      case 'conflict':
+        await this.conflictCopy(path, 'changed here and on another node from the same version');
+        await this.apply(path, idx, null);
+        break;
+      case 'refuse': {
+        if (action.copy) await this.conflictCopy(path, 'edited while locked by another node');
+        await this.apply(path, idx, null);
+        const lock = this.locks.get(path)?.info;
+        const msg = `refused local ${action.copy ? 'edit' : 'delete'} of ${path}: locked by ${lock?.holders.join(', ') ?? 'another node'}${lock ? ` (${lock.user}@${lock.host})` : ''}; restored the locked version`;
+        this.log.warn({ path, lock }, msg);
+        this.activity('warn', 'lock', msg);
+        break;
+      }
+    }
+    await this.applyMode(path);
+  }
+
+  /** Hashes the local file (off-thread), or returns null when there is no regular file. */
+  private async readLocal(path: string): Promise<LocalFile | null> {
+    const abs = this.abs(path);
+    let st: Stats;
+    try {
+      st = await lstat(abs);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') {
+        this.hashCache.delete(path);
+        return null;
+      }
+      throw err;
+    }
+    if (!st.isFile()) return null;
+    const cached = this.hashCache.get(path);
+    if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return cached;
+    const synced = this.state.get(path);
+    if (synced?.sha256 && synced.size === st.size && synced.mtimeMs === st.mtimeMs) {
+      const f = { sha256: synced.sha256, size: st.size, mtimeMs: st.mtimeMs };
+      this.hashCache.set(path, f);
+      return f;
+    }
+    const age = Date.now() - st.mtimeMs;
+    if (age >= 0 && age < this.stabilityMs) throw new Replan(this.stabilityMs); // still settling
+    let h: LocalFile;
+    try {
+      h = await this.hash(abs);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') throw new Replan(1);
+      throw err;
+    }
+    if (h.size !== st.size || h.mtimeMs !== st.mtimeMs) throw new Replan(this.stabilityMs); // still being written
+    this.hashCache.set(path, h);
+    return h;
+  }
+
+  private async commit(path: string, local: LocalFile | null, idx: IndexEntry | null): Promise<void> {
+    let record: IndexRecord;
+    if (local && (!idx || idx.record.deleted)) {
+      // A new name must not collide, ignoring case, with a live file: Windows and macOS would see one file.
+      const folded = path.toLowerCase();
+      for (const [other, e] of this.index) {
+        if (other !== path && !e.record.deleted && other.toLowerCase() === folded) {
+          throw new PathError(`"${path}" differs from existing "${other}" only by letter case (one file on Windows and macOS)`);
+        }
+      }
+    }
+    if (local) {
+      try {
+        await this.objects.putFile(this.abs(path), local.sha256);
+      } catch (err) {
+        if (err instanceof ValidationError || errCode(err) === 'ENOENT') throw new Replan(this.stabilityMs); // changed under us
+        throw err;
+      }
+      record = {
+        path,
+        size: local.size,
+        sha256: local.sha256,
+        version: (idx?.record.version ?? 0) + 1,
+        deleted: false,
+        modifiedBy: this.opts.nodeId,
+        modifiedAt: Math.round(local.mtimeMs),
+      };
+    } else {
+      if (!idx || idx.record.deleted) {
+        this.markSynced(path, idx, null);
+        return;
+      }
+      record = { ...idx.record, version: idx.record.version + 1, deleted: true, modifiedBy: this.opts.nodeId, modifiedAt: Date.now() };
+    }
+    const lock = this.locks.get(path);
+    const resp = await this.opts.kv.txn({
+      compare: [
+        { key: FILES_PREFIX + path, target: 'modRevision', result: '=', value: idx?.modRevision ?? 0 },
+        { key: LOCKS_PREFIX + path, target: 'modRevision', result: '=', value: lock?.modRevision ?? 0 },
+      ],
+      success: [{ type: 'put', key: FILES_PREFIX + path, value: JSON.stringify(record) }],
+      failure: [
+        { type: 'range', key: FILES_PREFIX + path },
+        { type: 'range', key: LOCKS_PREFIX + path },
+      ],
+    });
+    if (!resp.succeeded) {
+      // Someone committed (or locked) first: learn the newest records and re-plan (conflict copy or refusal).
+      const [files, locks] = resp.responses;
+      if (files?.type === 'range') {
+        const kv = files.kvs[0];
+        if (kv) this.onFileEvent({ type: 'put', kv });
+      }
+      if (locks?.type === 'range') {
+        const kv = locks.kvs[0];
+        if (kv) this.onLockEvent({ type: 'put', kv });
+        else if (lock) this.locks.delete(path);
+      }
+      this.log.info({ path }, 'commit lost a race; re-planning');
+      throw new Replan(1);
+    }
+    this.setIndex(path, { record, modRevision: resp.revision });
+    this.markSynced(path, this.index.get(path) ?? null, local);
+    this.log.info({ path, version: record.version, deleted: record.deleted }, record.deleted ? 'committed delete' : 'committed change');
+    this.emitChange([path]);
+  }
+
+  /** Makes the local file match `idx` (write verified content via temp + rename, or delete). */
+  private async apply(path: string, idx: IndexEntry | null, expectLocal: LocalFile | null): Promise<void> {
+    const abs = this.abs(path);
+    if (!idx || idx.record.deleted) {
+      if (IS_WINDOWS) await chmod(abs, 0o644).catch(() => undefined); // Windows cannot delete a read-only file
+      await rm(abs, { force: true });
+      this.hashCache.delete(path);
+      this.readOnlyByUs.delete(path);
+      await this.removeEmptyParents(path);
+      this.markSynced(path, idx, null);
+      this.log.info({ path, version: idx?.record.version ?? null }, 'applied remote delete');
+      this.emitChange([path]);
+      return;
+    }
+    const rec = idx.record;
+    if (!this.objects.has(rec.sha256)) {
+      const sources = [...new Set([rec.modifiedBy, ...(this.opts.peers?.() ?? [])])].filter((n) => n !== this.opts.nodeId);
+      const tmp = this.objects.tempPath();
+      try {
+        await this.opts.fetcher.fetch(rec.sha256, sources, tmp, this.abort.signal);
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      await this.objects.adopt(tmp, rec.sha256); // verifies SHA-256; rejects (stores nothing) on mismatch
+    }
+    await mkdir(dirname(abs), { recursive: true });
+    const tmp = join(dirname(abs), TEMP_PREFIX + randomBytes(6).toString('hex'));
+    try {
+      await this.objects.copyTo(rec.sha256, tmp);
+      await chmod(tmp, 0o644);
+      const at = new Date(rec.modifiedAt);
+      await utimes(tmp, at, at);
+      // Do not clobber bytes written since we planned: re-plan if the file changed meanwhile.
+      const now = await lstat(abs).catch(() => null);
+      const changed = expectLocal === null ? now !== null : !now || now.mtimeMs !== expectLocal.mtimeMs || now.size !== expectLocal.size;
+      if (changed) throw new Replan(1);
+      if (IS_WINDOWS && now && (now.mode & 0o200) === 0) await chmod(abs, 0o644); // Windows cannot replace a read-only file
+      await rename(tmp, abs);
+    } finally {
+      await rm(tmp, { force: true });
+    }
+    const st = await lstat(abs);
+    const local = { sha256: rec.sha256, size: st.size, mtimeMs: st.mtimeMs };
+    this.hashCache.set(path, local);
+    this.readOnlyByUs.delete(path);
+    this.markSynced(path, idx, local);
+    this.settleCheck(path);
+    this.log.info({ path, version: rec.version }, 'applied remote version');
+    this.emitChange([path]);
+  }
+
+  /** Renames the local file to a Syncthing-style conflict copy (which is then committed as a new file). */
+  private async conflictCopy(path: string, why: string): Promise<string> {
+    let name = conflictCopyName(path, new Date(), this.opts.nodeId);
+    for (let i = 1; await lstat(this.abs(name)).catch(() => null); i++) name = conflictCopyName(path, new Date(Date.now() + i * 1000), this.opts.nodeId);
+    await rename(this.abs(path), this.abs(name));
+    await chmod(this.abs(name), 0o644).catch(() => undefined);
+    this.hashCache.delete(path);
+    this.settleCheck(name);
+    const msg = `conflict on ${path} (${why}); kept this node's bytes as ${name}`;
+    this.log.warn({ path, copy: name }, msg);
+    this.activity('warn', 'conflict', msg);
+    this.schedule(name);
+    return name;
+  }
+
+  private markSynced(path: string, idx: IndexEntry | null, local: LocalFile | null): void {
+    if (!idx) {
+      if (this.state.delete(path)) this.saveStateSoon();
+      return;
+    }
+    const next: SyncedState = { sha256: idx.record.deleted ? null : idx.record.sha256, version: idx.record.version, modRevision: idx.modRevision };
+    if (local) {
+      next.size = local.size;
+      next.mtimeMs = local.mtimeMs;
+    }
+    const prev = this.state.get(path);
+    if (prev && prev.sha256 === next.sha256 && prev.modRevision === next.modRevision && prev.mtimeMs === next.mtimeMs) return;
+    this.state.set(path, next);
+    this.saveStateSoon();
+    if (prev?.version !== next.version) this.emitChange([path]);
+  }
+
+  private async removeEmptyParents(path: string): Promise<void> {
+    let dir = dirname(this.abs(path));
+    while (dir !== this.folder && dir.startsWith(this.folder + sep)) {
+      try {
+        await rmdir(dir);
+      } catch {
+        return;
+      }
+      dir = dirname(dir);
+    }
+  }
+
+  // ---------------------------------------------------------------- locks
+
+  private isLockedByOther(path: string): boolean {
+    const l = this.locks.get(path)?.info;
+    return !!l && l.holders.length > 0 && !l.holders.includes(this.opts.nodeId);
+  }
+
+  private assertNotLocked(path: string): void {
+    const l = this.locks.get(path)?.info;
+    if (l && this.isLockedByOther(path)) {
+      throw new LockConflictError(`${path} is locked by ${l.holders.join(', ')} (${l.user}@${l.host})`, { detail: { lock: l } });
+    }
+  }
+
+  /** Read-only (0444) while another node holds the lock; back to 0644 when we made it read-only. */
+  private async applyMode(path: string): Promise<void> {
+    const abs = this.abs(path);
+    const st = await lstat(abs).catch(() => null);
+    if (!st || !st.isFile()) return;
+    if (this.isLockedByOther(path)) {
+      if ((st.mode & 0o222) !== 0) await chmod(abs, 0o444);
+      if (!this.readOnlyByUs.has(path)) {
+        this.readOnlyByUs.add(path);
+        this.saveStateSoon();
+      }
+    } else if (this.readOnlyByUs.has(path)) {
+      if ((st.mode & 0o200) === 0) await chmod(abs, 0o644);
+      this.readOnlyByUs.delete(path);
+      this.saveStateSoon();
+    }
+  }
+
+  // ---------------------------------------------------------------- kv
+
+  /** Reads files/ and locks/ and (re)starts both watches just after that revision. */
+  private async resyncKv(): Promise<void> {
+    for (const w of this.kvWatches) w.cancel();
+    this.kvWatches = [];
+    const files = await this.opts.kv.range(FILES_PREFIX, { prefix: true });
+    const locks = await this.opts.kv.range(LOCKS_PREFIX, { prefix: true });
+    for (const kv of files.kvs) this.onFileEvent({ type: 'put', kv }, false);
+    const seenLocks = new Set<string>();
+    for (const kv of locks.kvs) {
+      this.onLockEvent({ type: 'put', kv }, false);
+      seenLocks.add(kv.key.slice(LOCKS_PREFIX.length));
+    }
+    for (const p of [...this.locks.keys()]) if (!seenLocks.has(p)) this.locks.delete(p);
+    const from = Math.min(files.revision, locks.revision) + 1;
+    const onError = (err: Error): void => {
+      this.log.error({ err: err.message }, 'index watch failed; resyncing');
+      if (this.running)
+        void this.resyncKv()
+          .then(() => {
+            for (const p of new Set([...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+          })
+          .catch((e: unknown) => this.log.error({ err: (e as Error).message }, 'resync failed'));
+    };
+    this.kvWatches.push(
+      this.opts.kv.watch(FILES_PREFIX, (events) => events.forEach((e) => this.onFileEvent(e)), { fromRevision: from, onError }),
+      this.opts.kv.watch(LOCKS_PREFIX, (events) => events.forEach((e) => this.onLockEvent(e)), { fromRevision: from, onError }),
+    );
+  }
+
+  private onFileEvent(e: WatchEvent, schedule = true): void {
+    const path = e.kv.key.slice(FILES_PREFIX.length);
+    if (!this.checkRemotePath(path)) return;
+    const cur = this.index.get(path);
+    if (cur && e.kv.modRevision <= cur.modRevision) return; // stale (already seen through a txn reply)
+    if (e.type === 'delete') {
+      this.index.delete(path);
+    } else {
+      const record = parseRecord(e.kv);
+      if (!record || record.path !== path) {
+        this.log.error({ key: e.kv.key }, 'malformed index record ignored');
+        return;
+      }
+      this.setIndex(path, { record, modRevision: e.kv.modRevision });
+    }
+    if (schedule) {
+      this.emitChange([path]);
+      this.schedule(path);
+    }
+  }
+
+  private onLockEvent(e: WatchEvent, schedule = true): void {
+    const path = e.kv.key.slice(LOCKS_PREFIX.length);
+    if (!this.checkRemotePath(path)) return;
+    const cur = this.locks.get(path);
+    if (cur && e.kv.modRevision < cur.modRevision) return;
+    if (e.type === 'delete') this.locks.delete(path);
+    else {
+      const info = parseLock(e.kv);
+      if (info) this.locks.set(path, { info, modRevision: e.kv.modRevision });
+      else this.log.error({ key: e.kv.key }, 'malformed lock record ignored');
+    }
+    if (schedule) {
+      this.emitChange([path]);
+      this.schedule(path);
+    }
+  }
+
+  private setIndex(path: string, entry: IndexEntry): void {
+    const cur = this.index.get(path);
+    if (!cur || entry.modRevision > cur.modRevision) this.index.set(path, entry);
+  }
+
+  private checkRemotePath(path: string): boolean {
+    try {
+      if (normalizePath(path) !== path) throw new PathError(`index path ${JSON.stringify(path)} is not in NFC form`);
+      return true;
+    } catch (err) {
+      this.refusePath(path, err as Error);
+      return false;
+    }
+  }
+
+  private refusePath(path: string, err: Error): void {
+    if (this.refusedPaths.has(path)) return;
+    this.refusedPaths.add(path);
+    const msg = `refused to sync ${JSON.stringify(path)}: ${err.message}`;
+    this.log.error({ path }, msg);
+    this.activity('error', 'error', msg);
+  }
+
+  // ---------------------------------------------------------------- folder
+
+  private abs(path: string): string {
+    return join(this.folder, ...path.split('/'));
+  }
+
+  private rel(absPath: string): string | null {
+    const r = relative(this.folder, absPath);
+    if (!r || r.startsWith('..')) return null;
+    return sep === '/' ? r : r.split(sep).join('/');
+  }
+
+  private ignored(absPath: string): boolean {
+    const dataDir = resolve(this.opts.dataDir);
+    if (absPath === dataDir || absPath.startsWith(dataDir + sep)) return true;
+    return absPath !== this.folder && isTemporary(absPath);
+  }
+
+  /** Maps an on-disk relative path to its index key; invalid names are refused (logged once). */
+  private keyOf(rel: string): string | null {
+    try {
+      return normalizePath(rel);
+    } catch (err) {
+      this.refusePath(rel, err as Error);
+      return null;
+    }
+  }
+
+  private async startFolderWatcher(): Promise<void> {
+    const w = chokidarWatch(this.folder, {
+      ignoreInitial: true,
+      persistent: true,
+      ignored: (p: string) => this.ignored(p),
+      awaitWriteFinish: { stabilityThreshold: this.stabilityMs, pollInterval: Math.max(10, Math.min(50, Math.floor(this.stabilityMs / 3))) },
+    });
+    w.on('all', (event, absPath) => {
+      const rel = this.rel(absPath);
+      if (rel === null) return;
+      if (event === 'unlinkDir') {
+        const prefix = rel + '/';
+        for (const p of new Set([...this.index.keys(), ...this.state.keys()])) if (p.startsWith(prefix)) this.schedule(p);
+        return;
+      }
+      if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
+      const key = this.keyOf(rel);
+      if (key) this.schedule(key);
+    });
+    w.on('error', (err) => this.log.error({ err: (err as Error).message }, 'folder watcher error'));
+    await new Promise<void>((r) => w.once('ready', () => r()));
+    this.watcher = w;
+  }
+
+  /** Lists regular files (as index keys), removing temp files left by a crash. */
+  private async scanFolder(): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+      for (const e of entries) {
+        const abs = join(dir, e.name);
+        if (e.name.startsWith(TEMP_PREFIX)) {
+          await rm(abs, { force: true, recursive: true });
+          continue;
+        }
+        if (this.ignored(abs)) continue;
+        if (e.isDirectory()) await walk(abs);
+        else if (e.isFile()) {
+          const rel = this.rel(abs);
+          const key = rel === null ? null : this.keyOf(rel);
+          if (key) out.push(key);
+        }
+      }
+    };
+    await walk(this.folder);
+    return out;
+  }
+
+  // ---------------------------------------------------------------- state file
+
+  private async loadState(): Promise<void> {
+    this.state.clear();
+    this.readOnlyByUs.clear();
+    let text: string;
+    try {
+      text = await readFile(join(this.opts.dataDir, STATE_FILE), 'utf8');
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return;
+      throw err;
+    }
+    try {
+      const doc = JSON.parse(text) as { entries?: Record<string, SyncedState>; readOnly?: string[] };
+      for (const [p, s] of Object.entries(doc.entries ?? {})) this.state.set(p, s);
+      for (const p of doc.readOnly ?? []) this.readOnlyByUs.add(p);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, `${STATE_FILE} is unreadable; starting without sync state (local files are re-compared to the index)`);
+    }
+  }
+
+  private saveStateSoon(): void {
+    this.stateDirty = true;
+    if (this.stateTimer) return;
+    this.stateTimer = setTimeout(() => {
+      this.stateTimer = null;
+      void this.saveState().catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'could not write sync state'));
+    }, 50);
+  }
+
+  /** Writes `sync-state.json` atomically (temp + rename); concurrent calls coalesce. */
+  private saveState(): Promise<void> {
+    this.stateWrite = this.stateWrite.then(async () => {
+      if (!this.stateDirty) return;
+      this.stateDirty = false;
+      const file = join(this.opts.dataDir, STATE_FILE);
+      const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+      const doc = { version: 1, nodeId: this.opts.nodeId, entries: Object.fromEntries(this.state), readOnly: [...this.readOnlyByUs] };
+      await writeFile(tmp, JSON.stringify(doc));
+      await rename(tmp, file);
+    });
+    return this.stateWrite;
+  }
+
+  // ---------------------------------------------------------------- events
+
+  private emitChange(paths: string[]): void {
+    for (const l of this.changeListeners) {
+      try {
+        l(paths);
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'onChange listener threw');
+      }
+    }
+  }
+
+  private activity(level: ActivityEntry['level'], kind: ActivityEntry['kind'], message: string): void {
+    this.opts.onActivity?.({ at: Date.now(), level, node: this.opts.nodeId, kind, message });
+  }
+}

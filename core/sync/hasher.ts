@@ -1,0 +1,75 @@
+/**
+ * `Hasher`: SHA-256 of files on a Piscina worker pool (1–2 threads), so hashing never blocks
+ * the main thread (DESIGN "File change": "hashes it … off the main thread").
+ *
+ * Worker resolution, in order: the explicit `workerPath` option; `./hash-worker.js` beside this
+ * module (bundled builds); `./hash-worker.ts` beside it (running from sources under tsx or
+ * vitest). For a `.ts` worker the threads get `--import tsx` unless the parent already has it.
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Piscina } from 'piscina';
+import { ConfigError } from '../common/errors';
+import type { HashFailure, HashResult } from './hash-worker';
+
+export type { HashResult } from './hash-worker';
+
+/** Options of {@link Hasher}. */
+export interface HasherOptions {
+  /** Absolute path (or file URL) of the worker module; default: see the module doc. */
+  workerPath?: string;
+  /** Worker threads, 1–2 (default: 2 when the machine has more than 2 cores, else 1). */
+  threads?: number;
+}
+
+function resolveWorker(explicit: string | undefined): string {
+  if (explicit) return explicit.startsWith('file:') ? explicit : pathToFileURL(explicit).href;
+  const js = new URL('./hash-worker.js', import.meta.url);
+  if (js.protocol === 'file:' && existsSync(fileURLToPath(js))) return js.href;
+  const ts = new URL('./hash-worker.ts', import.meta.url);
+  if (ts.protocol === 'file:' && !existsSync(fileURLToPath(ts))) {
+    throw new ConfigError(`hash worker not found beside ${import.meta.url} (looked for hash-worker.js and hash-worker.ts); bundle core/sync/hash-worker.ts as its own entry or pass workerPath`);
+  }
+  return ts.href;
+}
+
+function hasTsx(argv: readonly string[]): boolean {
+  return argv.some((a, i) => /(^|[/\\])tsx([/\\]|$)|^--import=tsx|^tsx$/.test(a) || (a === '--import' && /tsx/.test(argv[i + 1] ?? '')));
+}
+
+/** Hashes files off the main thread. Call {@link Hasher.destroy} when done. */
+export class Hasher {
+  private readonly pool: Piscina;
+  /** URL of the worker module in use. */
+  readonly workerUrl: string;
+
+  /** @throws ConfigError when no worker module can be found */
+  constructor(options: HasherOptions = {}) {
+    this.workerUrl = resolveWorker(options.workerPath);
+    const threads = Math.min(2, Math.max(1, options.threads ?? (availableParallelism() > 2 ? 2 : 1)));
+    const execArgv = this.workerUrl.endsWith('.ts') && !hasTsx(process.execArgv) ? [...process.execArgv, '--import', 'tsx'] : undefined;
+    this.pool = new Piscina({
+      filename: this.workerUrl,
+      minThreads: 1,
+      maxThreads: threads,
+      idleTimeout: 30_000,
+      ...(execArgv ? { execArgv } : {}),
+    });
+  }
+
+  /**
+   * SHA-256 (lowercase hex), size in bytes and mtime (ms) of the file at absolute `path`.
+   * Rejects with an Error carrying the fs `code` (ENOENT, EACCES…) when the file cannot be read.
+   */
+  async hash(path: string): Promise<HashResult> {
+    const r = (await this.pool.run({ path })) as HashResult | HashFailure;
+    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path });
+    return r;
+  }
+
+  /** Stops the worker threads. Idempotent. */
+  async destroy(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
