@@ -37,6 +37,7 @@ export default tseslint.config(
       'core/control/schema.ts',
       'core/common/**/*.ts',
       'core/sync/paths.ts',
+      'core/sync/planner.ts',
     ],
     ignores: ['**/*.test.ts', 'core/raft/wal.ts', 'core/raft/testing/**'],
     rules: { 'no-restricted-imports': ['error', noNode] },

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The browser console against a real headless cluster (six node processes on 127.0.0.1), in
  * Debian's Chromium: topology, drag-and-drop upload, click-to-lock and routed compute.

@@ -219,11 +219,12 @@ export async function main(argv: string[], print?: (s: string) => void, printErr
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // InvalidArgumentError thrown by an action (commander reports its own parse errors itself).
     if (err instanceof InvalidArgumentError || err instanceof ValidationError) {
       printError(`error: ${err.message}`);
       return 2;
     }
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const code = (err as { code?: string }).code ?? 'EINTERNAL';
     printError(`error [${code}]: ${(err as Error).message}`);
     return 1;

@@ -135,7 +135,13 @@ export function parseClusterConfig(input: unknown, source = 'config'): Topology 
   if (leaders[0] && problems.length === 0) {
     const seen = new Set([leaders[0].id]);
     const queue = [leaders[0].id];
-    while (queue.length) for (const n of adjacency.get(queue.shift() as string) ?? []) if (!seen.has(n)) (seen.add(n), queue.push(n));
+    while (queue.length) {
+      for (const n of adjacency.get(queue.shift() as string) ?? []) {
+        if (seen.has(n)) continue;
+        seen.add(n);
+        queue.push(n);
+      }
+    }
     const unreachable = processes.filter((p) => !seen.has(p.id)).map((p) => p.id);
     if (unreachable.length) problems.push(`neighbors: ${unreachable.join(', ')} cannot be reached from the leader over the overlay`);
   }

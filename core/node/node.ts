@@ -9,7 +9,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
-import { LockConflictError, UnavailableError, ValidationError, toWire } from '../common/errors';
+import { LockConflictError, UnavailableError, ValidationError, isRetryable, toWire } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { addressOf, type Topology } from '../config/schema';
 import type { ActivityEntry, ClusterStatus, ControlEvent, ControlMethod, FileEntry, JobInfo, NodeStatus, ParamsOf, ResultOf, RaftRoleView } from '../control/api';
@@ -44,6 +44,9 @@ export interface ControlHandler {
   call<M extends ControlMethod>(method: M, params: unknown): Promise<ResultOf<M>>;
   onEvent(listener: (event: ControlEvent) => void): () => void;
 }
+
+/** A peer is shown down after this long without answering a status poll. */
+const DOWN_AFTER_MS = 2500;
 
 interface PeerView {
   up: boolean;
@@ -159,7 +162,9 @@ export class ClusterNode implements ControlHandler {
     await this.kv.start();
     this.kv.onStatus(() => this.onRaftStatus());
     for (const n of this.topology.byId.keys()) if (n !== this.id) this.peers.set(n, { up: true, lastSeen: 0, metrics: null, versions: {} });
-    await this.sync.start();
+    // Sync's first scan reconciles with the index, which needs a leader; a node must come up
+    // (and serve its console) without one, so sync starts in the background and retries.
+    void this.startSync();
     this.sync.onChange(() => this.scheduleFiles());
     this.watchers.push(this.kv.watch(LOCK_PREFIX, () => this.scheduleFiles()));
     this.watchers.push(this.kv.watch(FILE_PREFIX, () => this.scheduleFiles()));
@@ -167,6 +172,23 @@ export class ClusterNode implements ControlHandler {
     this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? 1000);
     void this.poll();
     this.log.info({ folder: this.folder, address: `${a.host}:${a.port}` }, 'node started');
+  }
+
+  private async startSync(): Promise<void> {
+    for (let attempt = 1; !this.stopped; attempt++) {
+      try {
+        await this.sync.start();
+        return;
+      } catch (err) {
+        if (!isRetryable(err)) {
+          this.log.error({ err: toWire(err) }, 'folder sync could not start');
+          this.activity({ at: Date.now(), level: 'error', node: this.id, kind: 'error', message: `folder sync could not start: ${(err as Error).message}` });
+          return;
+        }
+        if (attempt === 1) this.activity({ at: Date.now(), level: 'warn', node: this.id, kind: 'file', message: 'folder sync is waiting for a Raft quorum' });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   }
 
   async stop(): Promise<void> {
@@ -320,12 +342,16 @@ export class ClusterNode implements ControlHandler {
         try {
           view.metrics = await this.clients.unary<Record<string, unknown>>(n, 'GetMetrics', {}, 800);
           if (withVersions) view.versions = (await this.clients.unary<{ versions: Record<string, number> }>(n, 'ListLocal', {}, 800)).versions ?? {};
-          if (!view.up) this.activity({ at: Date.now(), level: 'info', node: this.id, kind: 'node', message: `${n} is up` });
+          if (!view.up && view.lastSeen > 0) this.activity({ at: Date.now(), level: 'info', node: this.id, kind: 'node', message: `${n} is up again` });
           view.up = true;
           view.lastSeen = Date.now();
         } catch {
-          if (view.up && view.lastSeen > 0) this.activity({ at: Date.now(), level: 'warn', node: this.id, kind: 'node', message: `${n} is down (no answer)` });
-          view.up = false;
+          // Down after DOWN_AFTER_MS without an answer, so one slow poll on a busy machine is not an outage.
+          if (view.lastSeen === 0) view.up = false;
+          else if (view.up && Date.now() - view.lastSeen > DOWN_AFTER_MS) {
+            view.up = false;
+            this.activity({ at: Date.now(), level: 'warn', node: this.id, kind: 'node', message: `${n} is down (no answer for ${DOWN_AFTER_MS / 1000} s)` });
+          }
         }
       }),
     );
