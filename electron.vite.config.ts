@@ -10,6 +10,8 @@ export default defineConfig({
     build: {
       outDir: 'out/main',
       rollupOptions: {
+        // Shared chunks sit beside the entries, so code can find `cli.js` and `hash-worker.js` next to itself.
+        output: { chunkFileNames: '[name]-[hash].js' },
         input: {
           index: resolve(__dirname, 'electron/main/index.ts'),
           cli: resolve(__dirname, 'core/cli/main.ts'),

@@ -1,7 +1,7 @@
 /**
  * `clusterdesk` — command-line interface (commander).
  *
- *   up [--config F] [--data DIR]            all nodes of a config, headless, one OS process each
+ *   up [--config F] [--data DIR] [--host H] all nodes of a config (or of one host), headless, one OS process each
  *   node --config F --id X [--data DIR]     one node
  *   status [--json]                         each node: id, host, role, team, Raft state, term, commit index, up/down, pid, folder
  *   ls [--json]                             files with each node's version and lock
@@ -17,7 +17,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ClusterDeskError, UnavailableError, ValidationError } from '../common/errors';
+import { ClusterDeskError, ConfigError, UnavailableError, ValidationError } from '../common/errors';
 import type { ClusterStatus, FileEntry, JobInfo, RequestResult } from '../control/api';
 import { connectControl, type WsControlClient } from '../control/ws-client';
 import { DEMO_CONFIG } from '../config/load';
@@ -123,10 +123,11 @@ export function buildProgram(print: (s: string) => void = (s) => console.log(s))
     .description('start every node of a config on this machine (each its own process); Ctrl-C stops them all')
     .option('--config <file>', 'cluster config', DEMO_CONFIG)
     .option('--data <dir>', 'data directory (default $CLUSTERDESK_DATA or ~/.clusterdesk/demo)')
+    .option('--host <name>', 'start only the nodes of this host (run it on each machine of a multi-host cluster)')
     .addOption(new Option('--tick-ms <ms>', 'Raft tick in milliseconds').argParser(intOption).hideHelp())
-    .action(async (o: { config: string; data?: string; tickMs?: number }) => {
+    .action(async (o: { config: string; data?: string; host?: string; tickMs?: number }) => {
       const { up } = await import('./up');
-      const cluster = await up({ config: o.config, data: o.data ?? defaultDataDir(), print, ...(o.tickMs ? { tickMs: o.tickMs } : {}) });
+      const cluster = await up({ config: o.config, data: o.data ?? defaultDataDir(), print, ...(o.host ? { host: o.host } : {}), ...(o.tickMs ? { tickMs: o.tickMs } : {}) });
       const stop = (): void => void cluster.stop().then(() => process.exit(0));
       process.on('SIGINT', stop);
       process.on('SIGTERM', stop);
@@ -220,7 +221,7 @@ export async function main(argv: string[], print?: (s: string) => void, printErr
     return 0;
   } catch (err) {
     // InvalidArgumentError thrown by an action (commander reports its own parse errors itself).
-    if (err instanceof InvalidArgumentError || err instanceof ValidationError) {
+    if (err instanceof InvalidArgumentError || err instanceof ValidationError || err instanceof ConfigError) {
       printError(`error: ${err.message}`);
       return 2;
     }

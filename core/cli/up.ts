@@ -1,5 +1,6 @@
 /**
- * `clusterdesk up`: starts every node of a config on this machine, each as its own OS process,
+ * `clusterdesk up`: starts every node of a config (or, with `--host`, the nodes of one host) on this
+ * machine, each as its own OS process,
  * and stops them all on Ctrl-C or SIGTERM. Prints the data directory, the console URL (with its
  * token) and a line `ready` once the cluster has a Raft leader. A node that dies is reported and
  * left down (so failover can be watched); `up` keeps running while any node runs.
@@ -12,6 +13,7 @@ import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadClusterConfig } from '../config/load';
 import { addressOf } from '../config/schema';
+import { ConfigError } from '../common/errors';
 import { ensureToken } from './run-node';
 import { selfCommand } from './runtime';
 
@@ -21,6 +23,8 @@ export interface UpOptions {
   /** Print to this function (tests capture it). */
   print?: (line: string) => void;
   tickMs?: number;
+  /** Start only the nodes of this host (the per-host start script of a multi-machine cluster). */
+  host?: string;
 }
 
 export interface RunningCluster {
@@ -33,6 +37,10 @@ export interface RunningCluster {
 export async function up(o: UpOptions): Promise<RunningCluster> {
   const print = o.print ?? ((l: string) => console.log(l));
   const topology = loadClusterConfig(o.config);
+  if (o.host && !topology.config.hosts[o.host]) {
+    throw new ConfigError(`host "${o.host}" is not in ${o.config}; hosts: ${Object.keys(topology.config.hosts).join(', ')}`);
+  }
+  const local = topology.config.processes.filter((p) => !o.host || p.host === o.host);
   const data = resolve(o.data);
   mkdirSync(data, { recursive: true });
   const token = ensureToken(join(data, 'token'));
@@ -41,14 +49,14 @@ export async function up(o: UpOptions): Promise<RunningCluster> {
     return { id: p.id, url: `http://${a.host}:${a.consolePort}/?token=${token}` };
   });
   writeFileSync(join(data, 'console.json'), JSON.stringify({ cluster: topology.config.name, config: resolve(o.config), token, consoles }, null, 2), { mode: 0o600 });
-  print(`cluster ${topology.config.name}: starting ${topology.config.processes.length} nodes (${topology.config.processes.map((p) => p.id).join(', ')})`);
+  print(`cluster ${topology.config.name}: starting ${local.length} nodes (${local.map((p) => p.id).join(', ')})${o.host ? ` of host ${o.host}` : ''}`);
   print(`data directory: ${data}`);
 
   const children = new Map<string, ChildProcess>();
   let readyPrinted = false;
   let stopping = false;
   const exits: Promise<void>[] = [];
-  for (const p of topology.config.processes) {
+  for (const p of local) {
     const args = ['node', '--config', resolve(o.config), '--id', p.id, '--data', join(data, p.id), '--token-file', join(data, 'token')];
     if (o.tickMs) args.push('--tick-ms', String(o.tickMs));
     const cmd = selfCommand(args);
@@ -61,7 +69,7 @@ export async function up(o: UpOptions): Promise<RunningCluster> {
       if (m?.type !== 'status') return;
       if (m.leaderId && !readyPrinted) {
         readyPrinted = true;
-        print(`console: ${consoles[0]?.url}`);
+        print(`console: ${consoles.find((c) => c.id === local[0]?.id)?.url}`);
         print(`leader: ${m.leaderId}`);
         print('ready');
       }

@@ -22,6 +22,7 @@ import { SyncEngine } from '../sync/engine';
 import { validatePath } from '../sync/paths';
 import type { Watcher } from '../kv/types';
 import { ComputeService } from './compute-service';
+import { addKvService } from './kv-service';
 import { GrpcBlobFetcher, GrpcRaftTransport, PeerClients, startPeerServer, type PeerDirectory } from './peer';
 
 export interface NodeOptions {
@@ -156,6 +157,7 @@ export class ClusterNode implements ControlHandler {
         openObject: (sha) => (this.sync.objects.has(sha) ? this.sync.objects.createReadStream(sha) : null),
       },
       logger: this.log.child({ mod: 'peer' }),
+      extraServices: (server) => addKvService(server, this.kv, { member: this.id, status: () => this.kv.status(), logger: this.log }),
     }).catch((err: Error) => {
       throw new UnavailableError(`node ${this.id}: ${err.message}`, { cause: err });
     });

@@ -210,7 +210,15 @@ export interface PeerHandlers {
  * Starts the gRPC server on `host:port`.
  * @throws when the port cannot be bound (the error names the address).
  */
-export async function startPeerServer(opts: { host: string; port: number; dir: PeerDirectory; handlers: PeerHandlers; logger: Logger }): Promise<grpc.Server> {
+export async function startPeerServer(opts: {
+  host: string;
+  port: number;
+  dir: PeerDirectory;
+  handlers: PeerHandlers;
+  logger: Logger;
+  /** Registers further services on the same server before it binds (e.g. the client KV API of `./kv-service`). */
+  extraServices?: (server: grpc.Server) => void;
+}): Promise<grpc.Server> {
   const { dir, handlers, logger } = opts;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
   const known = (id: unknown): boolean => typeof id === 'string' && dir.addresses.has(id);
@@ -262,15 +270,11 @@ export async function startPeerServer(opts: { host: string; port: number; dir: P
   server.addService(Data.service, {
     GetObject: (call: grpc.ServerWritableStream<Record<string, unknown>, unknown>) => {
       const sha = String(call.request.sha256 ?? '');
-      if (!/^[0-9a-f]{64}$/.test(sha)) {
-        call.destroy(Object.assign(new Error('sha256 must be 64 lowercase hex digits'), { code: grpc.status.INVALID_ARGUMENT }));
-        return;
-      }
+      // A server stream ends with a status by emitting 'error' with { code, details } (grpc-js).
+      const end = (code: grpc.status, details: string): void => void call.emit('error', { code, details });
+      if (!/^[0-9a-f]{64}$/.test(sha)) return end(grpc.status.INVALID_ARGUMENT, 'sha256 must be 64 lowercase hex digits');
       const stream = handlers.openObject(sha);
-      if (!stream) {
-        call.destroy(Object.assign(new Error(`object ${sha} not found`), { code: grpc.status.NOT_FOUND }));
-        return;
-      }
+      if (!stream) return end(grpc.status.NOT_FOUND, `object ${sha} not found`);
       stream.on('data', (chunk: Buffer) => {
         if (!call.write({ data: chunk })) {
           stream.pause();
@@ -278,10 +282,11 @@ export async function startPeerServer(opts: { host: string; port: number; dir: P
         }
       });
       stream.on('end', () => call.end());
-      stream.on('error', (err: Error) => call.destroy(Object.assign(err, { code: grpc.status.INTERNAL })));
+      stream.on('error', (err: Error) => end(grpc.status.INTERNAL, `reading object ${sha}: ${err.message}`));
       call.on('cancelled', () => (stream as unknown as { destroy?: () => void }).destroy?.());
     },
   });
+  opts.extraServices?.(server);
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(`${opts.host}:${opts.port}`, grpc.ServerCredentials.createInsecure(), (err) => {
       if (err) reject(new UnavailableError(`cannot listen on ${opts.host}:${opts.port}: ${err.message}`, { cause: err }));

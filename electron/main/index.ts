@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { toWire } from '../../core/common/errors';
+import { answerIpcCall } from './ipc';
 import { DEMO_CONFIG, loadClusterConfig } from '../../core/config/load';
 import { ClusterNode } from '../../core/node/node';
 import { createNodeLogger } from '../../core/node/log';
@@ -77,15 +77,7 @@ if (!app.requestSingleInstanceLock()) {
       win.focus();
     }
   });
-  ipcMain.handle('cd:call', async (e, method: unknown, params: unknown) => {
-    if (!isOurFrame(e)) return { ok: false, error: { name: 'AuthError', code: 'EAUTH', message: 'IPC from an unknown frame' } };
-    if (!node) return { ok: false, error: { name: 'UnavailableError', code: 'EUNAVAILABLE', message: 'the node is still starting' } };
-    try {
-      return { ok: true, result: await node.call(method as never, params) };
-    } catch (err) {
-      return { ok: false, error: toWire(err) };
-    }
-  });
+  ipcMain.handle('cd:call', (e, method: unknown, params: unknown) => answerIpcCall(isOurFrame(e), node, method, params));
   app.whenReady().then(async () => {
     createWindow();
     node = await startCluster();
