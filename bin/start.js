@@ -25,7 +25,7 @@ const built = join(root, 'out', 'renderer', 'index.html');
 const stale = !existsSync(built) || ['renderer', 'electron', 'core'].some((d) => newest(join(root, d)) > statSync(built).mtimeMs);
 if (stale) {
   console.log('building the console (electron-vite build)…');
-  const r = spawnSync(process.execPath, [require.resolve('electron-vite/bin/electron-vite.js'), 'build'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [join(root, 'node_modules', 'electron-vite', 'bin', 'electron-vite.js'), 'build'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) process.exit(r.status ?? 1);
 }
 
