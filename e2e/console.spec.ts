@@ -11,6 +11,7 @@ import { startTestCluster, waitFor, type TestCluster } from '../test/helpers/clu
 let cluster: TestCluster;
 
 test.beforeAll(async () => {
+  test.setTimeout(180_000);
   cluster = await startTestCluster({ name: 'e2e-cluster' });
 });
 test.afterAll(async () => {

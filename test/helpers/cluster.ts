@@ -100,10 +100,15 @@ export async function startTestCluster(opts: { name?: string } = {}): Promise<Te
   child.stderr.on('data', onLine);
   let exited = false;
   child.on('exit', () => (exited = true));
-  await waitFor('the cluster to print "ready"', () => {
-    if (exited) throw new Error(`clusterdesk up exited early:\n${output.join('\n')}`);
-    return output.includes('ready');
-  }, 60_000);
+  try {
+    await waitFor('the cluster to print "ready"', () => {
+      if (exited) throw new Error(`clusterdesk up exited early:\n${output.join('\n')}`);
+      return output.includes('ready');
+    }, 120_000);
+  } catch (err) {
+    child.kill('SIGTERM');
+    throw new Error(`${(err as Error).message}\n--- clusterdesk up printed:\n${output.slice(-40).join('\n')}`);
+  }
   const info = JSON.parse(readFileSync(join(data, 'console.json'), 'utf8')) as { token: string; consoles: { id: string; url: string }[] };
   const consoleUrl = (output.find((l) => l.startsWith('console: ')) ?? '').slice('console: '.length);
   const cluster: TestCluster = {

@@ -25,7 +25,7 @@ const conflictCopies = (id: string, stem: string): string[] => readdirSync(clust
 
 beforeAll(async () => {
   cluster = await startTestCluster();
-}, 90_000);
+}, 150_000);
 
 afterAll(async () => {
   await cluster?.stop();

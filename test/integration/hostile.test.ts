@@ -26,7 +26,7 @@ beforeAll(async () => {
   consoleA = new URL(cluster.consoleUrlOf('A'));
   peer = new (peerProto().Peer)(addrA, grpc.credentials.createInsecure());
   data = new (peerProto().Data)(addrA, grpc.credentials.createInsecure());
-}, 90_000);
+}, 150_000);
 
 afterAll(async () => {
   peer?.close();
