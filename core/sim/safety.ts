@@ -1,0 +1,156 @@
+/**
+ * Raft's safety properties (paper Fig. 3, §5.4; thesis §3.6), checked incrementally after
+ * every simulator step:
+ * - Election safety: at most one leader per term, over the whole run.
+ * - Log matching: if two logs hold an entry with the same index and term, the entries are
+ *   identical and so are the logs up to there. Checked by induction over a global table
+ *   (index, term) → (data, term of index - 1): every (index, term) ever seen on any node must
+ *   always carry the same data and sit after the same previous term.
+ * - Leader completeness: an entry committed in term T is in the log of every leader of a term
+ *   >= T. The commit term is the term of the first node seen with that commit index; commit
+ *   index only grows on a leader first, so this is exact, and otherwise only an overestimate
+ *   (a weaker, never a false, check).
+ * - State machine safety: no two nodes apply different entries at the same index, and every
+ *   node applies indexes 1, 2, 3… in order (across restarts it starts again at 1).
+ *
+ * Deterministic module: imports nothing from `node:`.
+ */
+import type { RaftLog } from '../raft/log';
+import type { Raft } from '../raft/raft';
+import type { Entry, NodeId, RaftRole } from '../raft/types';
+import { SafetyViolation } from './errors';
+
+/** What the checker reads of one node's in-memory log (a subset of {@link RaftLog}). */
+export interface LogView {
+  lastIndex(): number;
+  term(i: number): number | undefined;
+  slice(lo: number, hi: number): Entry[];
+}
+
+/** One running node as the checker sees it. */
+export interface NodeView {
+  id: NodeId;
+  role: RaftRole;
+  term: number;
+  commitIndex: number;
+  log: LogView;
+}
+
+/**
+ * The in-memory log of a running {@link Raft} (a test seam: the core keeps it private; a
+ * public read-only accessor on Raft would make this cast unnecessary).
+ */
+export function inspectLog(raft: Raft): LogView {
+  return (raft as unknown as { log: RaftLog }).log;
+}
+
+/** Byte equality (entries are usually the very same object on every node, so that is tried first). */
+export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+interface Committed {
+  term: number;
+  data: Uint8Array;
+  /** Term of the node that first reported this index committed (>= the real commit term). */
+  commitTerm: number;
+}
+
+/** Incremental checker; feed it every node after every step and every applied entry. */
+export class SafetyChecker {
+  private readonly leaderOfTerm = new Map<number, NodeId>();
+  private readonly identity = new Map<string, { data: Uint8Array; prevTerm: number }>();
+  /** committed[i - 1] = the entry committed at index i. */
+  private readonly committed: Committed[] = [];
+  private readonly appliedAt: Array<{ term: number; data: Uint8Array }> = [];
+  /** Per node: commit index already cross-checked against `committed`. */
+  private readonly nodeCommitChecked = new Map<NodeId, number>();
+  /** Per node and term: committed prefix already found in its log while leader. */
+  private readonly leaderChecked = new Map<NodeId, { term: number; upTo: number }>();
+  /** Per node: index of its last applied entry since its last (re)start. */
+  private readonly lastApplied = new Map<NodeId, number>();
+
+  /** Highest index known committed anywhere. */
+  get commitIndex(): number {
+    return this.committed.length;
+  }
+
+  /** Checks one node. `full` re-scans its whole log (used at the end of a run) instead of the uncommitted tail. */
+  checkNode(n: NodeView, full = false): void {
+    const log = n.log;
+    const last = log.lastIndex();
+    // Election safety.
+    if (n.role === 'leader') {
+      const other = this.leaderOfTerm.get(n.term);
+      if (other === undefined) this.leaderOfTerm.set(n.term, n.id);
+      else if (other !== n.id) throw new SafetyViolation('election-safety', `${other} and ${n.id} are both leaders of term ${n.term}`);
+    }
+    // Log matching, over the entries that may have changed since the last check.
+    const checkedCommit = this.nodeCommitChecked.get(n.id) ?? 0;
+    const from = full ? 1 : Math.min(checkedCommit, n.commitIndex) + 1;
+    if (from <= last) {
+      const entries = log.slice(from, last);
+      let prevTerm = log.term(from - 1) ?? 0;
+      for (const e of entries) {
+        const key = `${e.index}/${e.term}`;
+        const seen = this.identity.get(key);
+        if (!seen) this.identity.set(key, { data: e.data, prevTerm });
+        else if (seen.prevTerm !== prevTerm || !sameBytes(seen.data, e.data)) {
+          throw new SafetyViolation('log-matching', `${n.id} holds a different entry at index ${e.index} term ${e.term} (prev term ${prevTerm} vs ${seen.prevTerm})`);
+        }
+        prevTerm = e.term;
+      }
+    }
+    // Newly committed entries on this node agree with what is already known committed.
+    if (n.commitIndex > checkedCommit) {
+      const entries = log.slice(checkedCommit + 1, n.commitIndex);
+      for (const e of entries) {
+        const c = this.committed[e.index - 1];
+        if (!c) this.committed.push({ term: e.term, data: e.data, commitTerm: n.term });
+        else if (c.term !== e.term || !sameBytes(c.data, e.data)) {
+          throw new SafetyViolation('committed-agreement', `${n.id} committed index ${e.index} term ${e.term}, but term ${c.term} was committed there before`);
+        }
+      }
+      this.nodeCommitChecked.set(n.id, n.commitIndex);
+    } else if (n.commitIndex < checkedCommit) {
+      // Restarted with a lower durable commit index: re-check from there next time.
+      this.nodeCommitChecked.set(n.id, n.commitIndex);
+    }
+    // Leader completeness: every entry committed in a term <= ours is in our log.
+    if (n.role === 'leader') {
+      const lc = this.leaderChecked.get(n.id);
+      let upTo = lc && lc.term === n.term ? lc.upTo : 0;
+      for (let i = upTo + 1; i <= this.committed.length; i++) {
+        const c = this.committed[i - 1]!;
+        if (c.commitTerm <= n.term && log.term(i) !== c.term) {
+          throw new SafetyViolation('leader-completeness', `leader ${n.id} of term ${n.term} lacks index ${i} (term ${c.term}) committed in term ${c.commitTerm}; it has term ${log.term(i)}`);
+        }
+        upTo = i;
+      }
+      this.leaderChecked.set(n.id, { term: n.term, upTo });
+    }
+  }
+
+  /** Records that `id` applied `e` to its state machine (state machine safety and in-order apply). */
+  onApply(id: NodeId, e: Entry): void {
+    const prev = this.lastApplied.get(id) ?? 0;
+    if (e.index !== prev + 1) throw new SafetyViolation('apply-order', `${id} applied index ${e.index} after ${prev}`);
+    this.lastApplied.set(id, e.index);
+    const seen = this.appliedAt[e.index - 1];
+    if (!seen) {
+      if (e.index - 1 !== this.appliedAt.length) throw new SafetyViolation('apply-order', `index ${e.index} applied before index ${this.appliedAt.length + 1} anywhere`);
+      this.appliedAt.push({ term: e.term, data: e.data });
+    } else if (seen.term !== e.term || !sameBytes(seen.data, e.data)) {
+      throw new SafetyViolation('state-machine-safety', `${id} applied term ${e.term} at index ${e.index}, another node applied term ${seen.term}`);
+    }
+  }
+
+  /** A node restarted with a fresh state machine: it re-applies from index 1. */
+  onRestart(id: NodeId): void {
+    this.lastApplied.set(id, 0);
+    this.leaderChecked.delete(id);
+  }
+}

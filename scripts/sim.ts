@@ -1,0 +1,66 @@
+/**
+ * The deterministic simulator's command line (issue 3, "The deterministic simulator").
+ *
+ *   npm run sim -- --seeds N [--seed S] [--voters 3|5|7] [--learners 0|1|2] [--ticks T] [--trace]
+ *
+ * Runs seeds 1..N (or only seed S). For each failing seed prints one line: `FAIL seed=S …`
+ * with the violation, the replay command and the replayable trace (faults with their ticks;
+ * every step with --trace). `--trace` with `--seed` prints the full trace of that seed.
+ * Ends with one JSON line `{"seeds":N,"failures":K,"ticks":…,"ops":…,"elapsedMs":…}`; exit 1 on any failure.
+ */
+import { parseArgs } from 'node:util';
+import { runSimulation, sweepOptions, type SimOptions } from '../core/sim';
+
+const { values } = parseArgs({
+  options: {
+    seeds: { type: 'string', default: '100' },
+    seed: { type: 'string' },
+    start: { type: 'string', default: '1' },
+    voters: { type: 'string' },
+    learners: { type: 'string' },
+    ticks: { type: 'string' },
+    trace: { type: 'boolean', default: false },
+  },
+});
+
+function int(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) {
+    console.error(`--${name} must be an integer, got ${v}`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const overrides: Partial<SimOptions> = {};
+const voters = int('voters', values.voters);
+if (voters !== undefined) overrides.voters = voters;
+const learners = int('learners', values.learners);
+if (learners !== undefined) overrides.learners = learners;
+const ticks = int('ticks', values.ticks);
+if (ticks !== undefined) overrides.workloadTicks = ticks;
+if (values.trace) overrides.fullTrace = true;
+
+const one = int('seed', values.seed);
+const start = int('start', values.start)!;
+const seeds = one !== undefined ? [one] : Array.from({ length: int('seeds', values.seeds)! }, (_, i) => start + i);
+const flags = [voters !== undefined ? `--voters ${voters}` : '', learners !== undefined ? `--learners ${learners}` : '', ticks !== undefined ? `--ticks ${ticks}` : ''].filter(Boolean).join(' ');
+
+const t0 = performance.now();
+let failures = 0;
+let totalTicks = 0;
+let ops = 0;
+for (const seed of seeds) {
+  const r = runSimulation(sweepOptions(seed, overrides));
+  totalTicks += r.ticks;
+  ops += r.ops;
+  if (values.trace && one !== undefined) for (const line of r.trace) console.log(line);
+  if (!r.ok) {
+    failures++;
+    const f = r.failure!;
+    console.log(`FAIL seed=${seed} tick=${f.tick} step=${f.step} ${f.name}: ${f.message} | replay: npm run sim -- --seed ${seed}${flags ? ` ${flags}` : ''} --trace | trace: ${r.trace.join('; ')}`);
+  }
+}
+console.log(JSON.stringify({ seeds: seeds.length, failures, ticks: totalTicks, ops, elapsedMs: Math.round(performance.now() - t0) }));
+process.exitCode = failures > 0 ? 1 : 0;
