@@ -75,3 +75,17 @@ test('the Health view lists every node with its Raft state', async ({ page }) =>
   for (const id of ['A', 'B', 'C', 'D', 'E', 'F']) await expect(page.getByTestId(`health-row-${id}`)).toBeVisible();
   await expect(page.getByTestId('health-row-C')).toContainText('learner');
 });
+
+test('when the node serving the console is killed, the console fails over and shows the new leader', async ({ page }) => {
+  const before = await cluster.status('A');
+  const a = before.nodes.find((n) => n.id === 'A');
+  await page.goto(cluster.consoleUrlOf('A'));
+  await page.getByTestId('nav-topology').click();
+  await expect(page.getByTestId('connection-state')).toHaveText(/open/i);
+  process.kill(a?.pid as number, 'SIGKILL');
+  // The console reconnects through another node's console and follows the election.
+  await expect(page.getByTestId('topo-node-A')).toHaveAttribute('data-up', 'false', { timeout: 60_000 });
+  await expect(page.getByTestId('leader-id')).toHaveText(/^[BE]$/, { timeout: 60_000 });
+  await expect(page.getByTestId('connection-state')).toHaveText(/open/i);
+  await page.screenshot({ path: 'test-results/failover.png', fullPage: true });
+});
