@@ -19,7 +19,7 @@ export type { HashResult } from './hash-worker';
 export interface HasherOptions {
   /** Absolute path (or file URL) of the worker module; default: see the module doc. */
   workerPath?: string;
-  /** Worker threads, 1–2 (default: 2 when the machine has more than 2 cores, else 1). */
+  /** Worker threads, 1–2 (default: 2 when the machine has 2 cores or more, else 1). */
   threads?: number;
 }
 
@@ -47,7 +47,7 @@ export class Hasher {
   /** @throws ConfigError when no worker module can be found */
   constructor(options: HasherOptions = {}) {
     this.workerUrl = resolveWorker(options.workerPath);
-    const threads = Math.min(2, Math.max(1, options.threads ?? (availableParallelism() > 2 ? 2 : 1)));
+    const threads = Math.min(2, Math.max(1, options.threads ?? (availableParallelism() >= 2 ? 2 : 1)));
     const execArgv = this.workerUrl.endsWith('.ts') && !hasTsx(process.execArgv) ? [...process.execArgv, '--import', 'tsx'] : undefined;
     this.pool = new Piscina({
       filename: this.workerUrl,
@@ -61,9 +61,10 @@ export class Hasher {
   /**
    * SHA-256 (lowercase hex), size in bytes and mtime (ms) of the file at absolute `path`.
    * Rejects with an Error carrying the fs `code` (ENOENT, EACCES…) when the file cannot be read.
+   * With `copyTo`, the bytes hashed are also written there (removed again on failure).
    */
-  async hash(path: string): Promise<HashResult> {
-    const r = (await this.pool.run({ path })) as HashResult | HashFailure;
+  async hash(path: string, copyTo?: string): Promise<HashResult> {
+    const r = (await this.pool.run(copyTo ? { path, copyTo } : { path })) as HashResult | HashFailure;
     if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path });
     return r;
   }

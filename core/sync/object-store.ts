@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, type ReadStream } from 'node:fs';
-import { copyFile, mkdir, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rename, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -36,6 +36,8 @@ export class ObjectStore {
   readonly root: string;
   private readonly tmpDir: string;
   private readonly hashFile: HashFileFn;
+  /** Fan-out directories known to exist. */
+  private readonly dirs = new Set<string>();
 
   /**
    * @param dataDir the node's data directory
@@ -102,10 +104,34 @@ export class ObjectStore {
     }
   }
 
+  /**
+   * Moves a complete temp file (from {@link tempPath}) into the store as `sha` WITHOUT hashing it:
+   * only for bytes the caller has already verified (hashed while writing them). Always consumes
+   * `tmpPath`; a no-op beyond that when the object exists.
+   */
+  async adoptVerified(tmpPath: string, sha: string): Promise<void> {
+    const dest = this.pathOf(sha);
+    try {
+      if (!this.has(sha)) {
+        const dir = join(this.root, sha.slice(0, 2));
+        if (!this.dirs.has(dir)) {
+          await mkdir(dir, { recursive: true });
+          this.dirs.add(dir);
+        }
+        await rename(tmpPath, dest);
+        return;
+      }
+    } catch (err) {
+      await unlink(tmpPath).catch(() => undefined);
+      throw err;
+    }
+    await unlink(tmpPath).catch(() => undefined);
+  }
+
   /** A read stream of object `sha` (peers serve these). Throws NotFoundError when it is not stored. */
   createReadStream(sha: string): ReadStream {
     if (!this.has(sha)) throw new NotFoundError(`object ${sha} not found`);
-    return createReadStream(this.pathOf(sha));
+    return createReadStream(this.pathOf(sha), { highWaterMark: 1 << 20 });
   }
 
   /**
