@@ -4,8 +4,21 @@
  * It owns everything with side effects around the pure core: the tick timer, the WAL in
  * `dataDir`, the transport, the apply loop, client requests and watches.
  *
- * - Ready loop ({@link EmbeddedKv.drive}): persist (one write + fsync per Ready), send, apply,
- *   advance — synchronously, so no Raft input interleaves with persistence.
+ * - Ready loop ({@link EmbeddedKv.drive}, {@link EmbeddedKv.handleReady}): send, apply, persist
+ *   (one write + fsync per Ready), advance. Ready.messages may go out before the fsync: Raft holds
+ *   back every message that depends on unpersisted state (votes, append acknowledgements) until
+ *   advance(); a leader's AppendEntries may precede its own fsync (thesis §10.2.1), and its own
+ *   entries count toward commit only once durable. With `asyncPersist` (off by default) a Ready
+ *   with entries is persisted off the event loop (`Wal.saveAsync`); Raft keeps taking input
+ *   meanwhile but hands out no new Ready until advance(), which runs after the fsync.
+ * - Batching (group commit): Raft input that arrives in one event-loop turn (peer messages,
+ *   client proposals) is stepped first and driven once at the end of the turn
+ *   ({@link EmbeddedKv.scheduleTurn}), so one Ready — one WAL write and one fsync, one message
+ *   per peer — covers all of it. Client commands proposed in one turn travel in ONE Raft entry
+ *   (`{ batch: Envelope[] }`, applied in order, each command its own revision); lease grants
+ *   travel alone because their id is the entry index. Superseded messages of one Ready
+ *   (an AppendEntries covered by a later one to the same peer, repeated acknowledgements) are
+ *   dropped before sending ({@link compactMessages}).
  * - Writes are proposed on the leader. A follower or learner forwards them with
  *   `transport.forward` (JSON request; replies carry `{ ok, value }` or `{ ok: false, error: WireError }`).
  *   A write resolves once committed and applied on the proposing node; on a forwarding node it
@@ -26,7 +39,7 @@ import { CancelledError, ClusterDeskError, CompactedError, NotFoundError, NotLea
 import { silentLogger, type Logger } from '../common/logger';
 import { createRng } from '../common/rng';
 import { Raft, type Ready } from '../raft/raft';
-import type { Entry, NodeId, RaftStatus, RaftTransport } from '../raft/types';
+import type { Entry, Message, NodeId, RaftStatus, RaftTransport } from '../raft/types';
 import { Wal } from '../raft/wal';
 import { KvStateMachine, type KvCommand, type KvResult } from './state-machine';
 import type { KeyValue, LeaseGrantResponse, RangeOptions, ReplicatedKV, TxnRequest, TxnResponse, WatchEvent, WatchOptions, Watcher } from './types';
@@ -58,6 +71,12 @@ export interface EmbeddedKvOptions {
   logger?: Logger;
   /** Deadline of each client operation in ms (default 5000). */
   requestTimeoutMs?: number;
+  /**
+   * Persist Readies with entries off the event loop (`Wal.saveAsync`; advance() after the fsync).
+   * Default false: with it on, the two-host integration test "enforces a lock" times out (under
+   * investigation; Raft safety arguments in handleReady), so the synchronous path stays the default.
+   */
+  asyncPersist?: boolean;
 }
 
 /** Body of a replicated entry: who proposed it (request id) and the command. */
@@ -66,6 +85,17 @@ interface Envelope {
   node: NodeId;
   cmd: KvCommand;
 }
+
+/** Body of a batched entry: commands applied in order, each with its own revision. */
+interface BatchBody {
+  batch: Envelope[];
+}
+
+/** Ticks without a message from the leader before its port is probed (heartbeats come every tick). */
+const LEADER_SILENT_TICKS = 3;
+
+/** Most encoded bytes of client commands put into one batched Raft entry. */
+const MAX_BATCH_BYTES = 128 << 10;
 
 type ForwardRequest = { kind: 'propose'; cmd: KvCommand } | { kind: 'readIndex' } | { kind: 'keepAlive'; id: number };
 type ForwardReply = { ok: true; value: unknown } | { ok: false; error: WireError };
@@ -111,6 +141,12 @@ export class EmbeddedKv implements ReplicatedKV {
   private stopped = false;
   private driving = false;
   private driveAgain = false;
+  /** A Ready's entries are being written and fsynced; advance() waits for it. */
+  private persisting = false;
+  /** Leader last seen in a tick, ticks since a message from it, and whether a probe is in flight (see watchLeader). */
+  private leaderSeen: NodeId | null = null;
+  private ticksSinceLeader = 0;
+  private probing = false;
   private ticks = 0;
   private seq = 0;
   private readonly incarnation = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
@@ -121,6 +157,9 @@ export class EmbeddedKv implements ReplicatedKV {
   private readonly revoking = new Set<number>();
   private readonly statusListeners = new Set<(s: RaftStatus) => void>();
   private lastStatusKey = '';
+  /** Envelopes (encoded) waiting to be proposed at the end of this turn. */
+  private queued: Array<{ rid: string; json: string; alone: boolean }> = [];
+  private turnScheduled = false;
 
   constructor(options: EmbeddedKvOptions) {
     this.o = {
@@ -136,6 +175,7 @@ export class EmbeddedKv implements ReplicatedKV {
       preferred: options.preferred ?? false,
       seed: options.seed ?? `${options.clusterId}/${options.id}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 5000,
+      asyncPersist: options.asyncPersist ?? false,
     };
     this.log = (options.logger ?? silentLogger).child({ node: options.id });
   }
@@ -166,12 +206,13 @@ export class EmbeddedKv implements ReplicatedKV {
     this.running = true;
     this.o.transport.onMessage((m) => {
       if (!this.running || !this.raft) return;
+      if (m.from === this.leaderSeen) this.ticksSinceLeader = 0;
       try {
         this.raft.step(m);
       } catch (err) {
         this.log.error({ err: (err as Error).message, type: m.type, from: m.from }, 'raft step failed');
       }
-      this.drive();
+      this.scheduleTurn();
     });
     this.o.transport.onForward((from, payload) => this.handleForward(from, payload));
     this.drive();
@@ -191,6 +232,7 @@ export class EmbeddedKv implements ReplicatedKV {
     for (const p of this.proposals.values()) p.reject(err);
     for (const p of this.reads.values()) p.reject(err);
     for (const w of this.applyWaiters) w.reject(err);
+    this.queued = [];
     this.proposals.clear();
     this.reads.clear();
     this.applyWaiters = [];
@@ -313,7 +355,7 @@ export class EmbeddedKv implements ReplicatedKV {
         if (!retry) throw err;
         lastErr = err;
       }
-      await sleep(Math.max(1, Math.min(2 * this.o.tickMs, deadline - Date.now())));
+      await sleep(Math.max(1, Math.min(this.o.tickMs, deadline - Date.now())));
     }
   }
 
@@ -330,15 +372,61 @@ export class EmbeddedKv implements ReplicatedKV {
     );
   }
 
-  /** Proposes on this node (must be leader); resolves with the entry index and result once applied here. */
+  /**
+   * Proposes on this node (must be leader); resolves with the entry index and result once applied here.
+   * The command is queued and proposed at the end of this event-loop turn together with every other
+   * command queued in the turn (one entry, one fsync).
+   */
   private proposeLocal(cmd: KvCommand, timeoutMs: number): Promise<{ index: number; result: KvResult }> {
-    const raft = this.raft!;
+    const st = this.raft!.status();
+    if (st.role !== 'leader') throw new NotLeaderError(st.leaderId); // retried by withLeader
     const rid = `${this.o.id}:${this.incarnation}:${++this.seq}`;
     const env: Envelope = { rid, node: this.o.id, cmd };
-    raft.propose(enc.encode(JSON.stringify(env))); // throws NotLeaderError → retried by withLeader
     const p = this.deferred(this.proposals, rid, timeoutMs, () => new TimeoutError(`proposal not applied within ${timeoutMs} ms (it may still commit)`));
-    this.drive();
+    this.queued.push({ rid, json: JSON.stringify(env), alone: cmd.op === 'leaseGrant' });
+    this.scheduleTurn();
     return p;
+  }
+
+  /** Runs {@link EmbeddedKv.endTurn} once, after the I/O callbacks of the current event-loop turn. */
+  private scheduleTurn(): void {
+    if (this.turnScheduled) return;
+    this.turnScheduled = true;
+    setImmediate(() => {
+      this.turnScheduled = false;
+      this.endTurn();
+    });
+  }
+
+  /** Proposes the queued commands (batched into as few entries as allowed), then drives Raft once. */
+  private endTurn(): void {
+    if (!this.running || !this.raft) return;
+    this.flushProposals();
+    this.drive();
+  }
+
+  private flushProposals(): void {
+    const raft = this.raft!;
+    let i = 0;
+    const q = this.queued;
+    this.queued = [];
+    while (i < q.length) {
+      // One entry: a lease grant alone (its id is the entry index), else consecutive commands up to MAX_BATCH_BYTES.
+      let j = i + 1;
+      if (!q[i]!.alone) {
+        let bytes = q[i]!.json.length;
+        while (j < q.length && !q[j]!.alone && bytes + q[j]!.json.length <= MAX_BATCH_BYTES) bytes += q[j++]!.json.length;
+      }
+      const group = q.slice(i, j);
+      i = j;
+      const body = group.length === 1 ? group[0]!.json : `{"batch":[${group.map((g) => g.json).join(',')}]}`;
+      try {
+        raft.propose(enc.encode(body));
+      } catch (err) {
+        // Lost leadership before proposing: nothing was appended, so the caller may retry safely.
+        for (const g of group) this.proposals.get(g.rid)?.reject(err as Error);
+      }
+    }
   }
 
   /** Waits until this node, as leader, has confirmed a read index (thesis §6.4) and applied up to it. */
@@ -451,8 +539,47 @@ export class EmbeddedKv implements ReplicatedKV {
     if (!this.running || !this.raft) return;
     this.ticks++;
     this.raft.tick();
-    if (this.raft.status().role === 'leader') this.expireLeases();
+    const st = this.raft.status();
+    if (st.role === 'leader') this.expireLeases();
+    else this.watchLeader(st.leaderId);
     this.drive();
+  }
+
+  /**
+   * Fast detection of a leader that is gone (thesis §6.2 leaves the failure detector open): after
+   * {@link LEADER_SILENT_TICKS} ticks without a message from the leader, probe its port; if it
+   * refuses connections (the process is gone, not merely slow), skip the rest of the leader lease
+   * by ticking Raft up to `electionTicks`. The randomized election timeout then still applies
+   * (no split votes from synchronized followers), and pre-vote keeps a wrong guess harmless: the
+   * other voters refuse while they still hear from a live leader.
+   */
+  private watchLeader(leaderId: NodeId | null): void {
+    if (leaderId !== this.leaderSeen) {
+      this.leaderSeen = leaderId;
+      this.ticksSinceLeader = 0;
+      return;
+    }
+    if (!leaderId || this.probing || !this.o.transport.probe) return;
+    this.ticksSinceLeader++;
+    if (this.ticksSinceLeader < LEADER_SILENT_TICKS || this.ticksSinceLeader >= this.o.electionTicks) return;
+    this.probing = true;
+    const probe = this.o.transport.probe(leaderId, Math.max(50, 2 * this.o.tickMs));
+    probe
+      .then((r) => {
+        if (r !== 'down' || !this.running || !this.raft) return;
+        const st = this.raft.status();
+        if (st.role === 'leader' || st.leaderId !== leaderId || this.ticksSinceLeader < LEADER_SILENT_TICKS) return;
+        this.log.info({ leader: leaderId, silentTicks: this.ticksSinceLeader }, 'leader refuses connections; skipping the rest of its lease');
+        while (this.ticksSinceLeader < this.o.electionTicks) {
+          this.ticksSinceLeader++;
+          this.raft.tick();
+        }
+        this.drive();
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.probing = false;
+      });
   }
 
   private ttlTicks(ttlSeconds: number): number {
@@ -476,27 +603,54 @@ export class EmbeddedKv implements ReplicatedKV {
       this.driveAgain = true;
       return;
     }
+    if (this.persisting) return; // resumed by the persistence callback
     this.driving = true;
     try {
       do {
         this.driveAgain = false;
-        while (this.running && this.raft?.hasReady()) this.handleReady(this.raft.ready());
-      } while (this.driveAgain && this.running);
+        while (this.running && !this.persisting && this.raft?.hasReady()) this.handleReady(this.raft.ready());
+      } while (this.driveAgain && this.running && !this.persisting);
     } finally {
       this.driving = false;
     }
     this.emitStatus(false);
   }
 
+  /**
+   * One Ready: send its messages, apply its committed entries (already durable here and on a
+   * quorum), then persist its hardState and entries. By default persistence is synchronous; with
+   * `asyncPersist` a Ready with entries is written and fsynced on the thread pool while the
+   * event loop keeps receiving (Raft accepts input between ready() and advance(); hasReady() is
+   * false until then), and advance() runs once the fsync completed — so everything that arrives
+   * meanwhile is persisted by the next Ready with one fsync (group commit).
+   */
   private handleReady(rd: Ready): void {
     const raft = this.raft!;
-    // Persist before anything that depends on it is sent (paper Fig. 2; enforced in Raft.advance()).
-    this.wal!.save(rd.hardState, rd.entries);
-    if (rd.messages.length > 0) this.o.transport.send(rd.messages);
+    // Ready.messages never depend on unpersisted state (Raft releases those only at advance(),
+    // paper Fig. 2), so they go out first and travel while we fsync (thesis §10.2.1).
+    if (rd.messages.length > 0) this.o.transport.send(compactMessages(rd.messages));
     if (rd.softState) this.onSoftState(rd.softState.role);
     for (const e of rd.committedEntries) this.applyEntry(e);
     for (const rs of rd.readStates) this.reads.get(dec.decode(rs.context))?.resolve(rs.index);
-    raft.advance();
+    if (rd.entries.length === 0 || !this.o.asyncPersist) {
+      this.wal!.save(rd.hardState, rd.entries);
+      raft.advance();
+      return;
+    }
+    this.persisting = true;
+    const wal = this.wal!;
+    wal.saveAsync(rd.hardState, rd.entries, (err) => {
+      this.persisting = false;
+      if (!this.running || this.raft !== raft || this.wal !== wal) return;
+      if (err) {
+        // Not durable: never advance (that would acknowledge entries the disk does not hold). Fail-stop.
+        this.log.error({ err: err.message, dir: this.o.dataDir }, 'WAL write failed; stopping the Raft store');
+        void this.stop();
+        return;
+      }
+      raft.advance();
+      this.drive();
+    });
   }
 
   private onSoftState(role: string): void {
@@ -513,29 +667,32 @@ export class EmbeddedKv implements ReplicatedKV {
   private applyEntry(e: Entry): void {
     this.applied = e.index;
     if (e.data.length > 0) {
-      let env: Envelope | null = null;
+      let body: Envelope | BatchBody | null = null;
       try {
-        env = JSON.parse(dec.decode(e.data)) as Envelope;
+        body = JSON.parse(dec.decode(e.data)) as Envelope | BatchBody;
       } catch (err) {
         this.log.error({ index: e.index, err: (err as Error).message }, 'undecodable entry skipped');
       }
-      if (env) {
-        const mine = env.node === this.o.id ? this.proposals.get(env.rid) : undefined;
-        try {
-          const result = this.sm.apply(e.index, env.cmd);
-          this.afterApply(env.cmd, result);
-          mine?.resolve({ index: e.index, result });
-        } catch (err) {
-          if (!(err instanceof ClusterDeskError)) this.log.error({ index: e.index, err: (err as Error).message }, 'apply failed');
-          if (env.cmd.op === 'leaseRevoke') this.afterApply(env.cmd, { op: 'leaseRevoke', revision: this.sm.revision });
-          mine?.reject(err as Error);
-        }
-      }
+      if (body && 'batch' in body && Array.isArray(body.batch)) for (const env of body.batch) this.applyEnvelope(e.index, env);
+      else if (body) this.applyEnvelope(e.index, body as Envelope);
     }
     if (this.applyWaiters.length > 0) {
       const done = this.applyWaiters.filter((w) => w.index <= this.applied);
       this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.applied);
       for (const w of done) w.resolve();
+    }
+  }
+
+  private applyEnvelope(index: number, env: Envelope): void {
+    const mine = env.node === this.o.id ? this.proposals.get(env.rid) : undefined;
+    try {
+      const result = this.sm.apply(index, env.cmd);
+      this.afterApply(env.cmd, result);
+      mine?.resolve({ index, result });
+    } catch (err) {
+      if (!(err instanceof ClusterDeskError)) this.log.error({ index, err: (err as Error).message }, 'apply failed');
+      if (env.cmd?.op === 'leaseRevoke') this.afterApply(env.cmd, { op: 'leaseRevoke', revision: this.sm.revision });
+      mine?.reject(err as Error);
     }
   }
 
@@ -563,4 +720,41 @@ export class EmbeddedKv implements ReplicatedKV {
       }
     });
   }
+}
+
+/**
+ * Drops messages of one Ready that a later message to the same peer supersedes, keeping order
+ * otherwise: an AppendEntries with the same term and prevLogIndex as a later one (the later one
+ * carries the same entries and more, and a commit index at least as high); successful
+ * AppendEntriesResponses of the same term but the highest index; plain heartbeats and heartbeat
+ * responses without a ReadIndex context (one per peer and term is enough). Votes, rejections and
+ * ReadIndex rounds are never dropped.
+ */
+export function compactMessages(messages: Message[]): Message[] {
+  if (messages.length < 2) return messages;
+  const last = new Map<string, number>();
+  const keyOf = (m: Message): string | null => {
+    switch (m.type) {
+      case 'AppendEntries':
+        return `ae|${m.to}|${m.term}|${m.index}|${m.logTerm}`;
+      case 'AppendEntriesResponse':
+        return m.reject ? null : `aer|${m.to}|${m.term}`;
+      case 'Heartbeat':
+        return m.context.length === 0 ? `hb|${m.to}|${m.term}` : null;
+      case 'HeartbeatResponse':
+        return m.context.length === 0 ? `hbr|${m.to}|${m.term}` : null;
+      default:
+        return null;
+    }
+  };
+  const keys = messages.map(keyOf);
+  keys.forEach((k, i) => {
+    if (k === null) return;
+    const prev = last.get(k);
+    // For acknowledgements keep the highest index (they only grow, but be safe).
+    if (prev !== undefined && messages[i]!.type === 'AppendEntriesResponse' && messages[prev]!.index > messages[i]!.index) return;
+    if (prev !== undefined && messages[i]!.type === 'AppendEntries' && messages[prev]!.entries.length > messages[i]!.entries.length) return;
+    last.set(k, i);
+  });
+  return messages.filter((_, i) => keys[i] === null || last.get(keys[i]!) === i);
 }

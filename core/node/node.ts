@@ -438,7 +438,7 @@ export class ClusterNode implements ControlHandler {
       this.listFiles()
         .then((files) => this.emit({ type: 'files', files }))
         .catch((err: Error) => this.log.warn({ err: err.message }, 'files event failed'));
-    }, 100);
+    }, 300);
   }
 
   private activity(entry: ActivityEntry): void {

@@ -7,8 +7,9 @@
  * message is answered with INVALID_ARGUMENT / PERMISSION_DENIED and logged; it never crashes the node.
  */
 import { createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
@@ -226,28 +227,53 @@ export async function startPeerServer(opts: {
     logger.warn({ code, reason: message }, 'peer request refused');
     cb({ code, details: message, name: 'PeerError', message });
   };
+  /** Validates a RaftBatch and delivers its messages; refuses the whole batch on the first bad message. */
+  const acceptRaftBatch = (req: Record<string, unknown>): { ok: true } | { refused: { code: grpc.status; message: string } } => {
+    if (req.cluster !== dir.cluster) return { refused: { code: grpc.status.PERMISSION_DENIED, message: `raft batch for cluster "${String(req.cluster)}", this is "${dir.cluster}"` } };
+    const out: Message[] = [];
+    try {
+      for (const raw of (req.messages as Record<string, unknown>[]) ?? []) {
+        const m = decodeRaftMessage(raw);
+        if (!known(m.from)) throw new AuthError(`raft message from unknown node "${m.from}"`);
+        if (m.to !== dir.self) throw new ValidationError(`raft message addressed to "${m.to}", this is "${dir.self}"`);
+        out.push(m);
+      }
+    } catch (err) {
+      return { refused: { code: err instanceof AuthError ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, message: (err as Error).message } };
+    }
+    try {
+      handlers.raft(out);
+    } catch (err) {
+      logger.error({ err }, 'raft handler failed');
+    }
+    return { ok: true };
+  };
   const { Peer, Data } = peerProto();
   server.addService(Peer.service, {
     Raft: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      const req = call.request;
-      if (req.cluster !== dir.cluster) return fail(cb, grpc.status.PERMISSION_DENIED, `raft batch for cluster "${String(req.cluster)}", this is "${dir.cluster}"`);
-      const out: Message[] = [];
-      try {
-        for (const raw of (req.messages as Record<string, unknown>[]) ?? []) {
-          const m = decodeRaftMessage(raw);
-          if (!known(m.from)) throw new AuthError(`raft message from unknown node "${m.from}"`);
-          if (m.to !== dir.self) throw new ValidationError(`raft message addressed to "${m.to}", this is "${dir.self}"`);
-          out.push(m);
-        }
-      } catch (err) {
-        return fail(cb, err instanceof AuthError ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, (err as Error).message);
-      }
-      try {
-        handlers.raft(out);
-      } catch (err) {
-        logger.error({ err }, 'raft handler failed');
-      }
+      const r = acceptRaftBatch(call.request);
+      if ('refused' in r) return fail(cb, r.refused.code, r.refused.message);
       cb(null, {});
+    },
+    // The same batches on one long-lived stream per sender (no per-batch HTTP/2 stream and headers).
+    // A refused batch ends the stream with the same status as the unary call; the sender reopens it.
+    RaftStream: (call: grpc.ServerReadableStream<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
+      let ended = false;
+      call.on('data', (req: Record<string, unknown>) => {
+        if (ended) return;
+        const r = acceptRaftBatch(req);
+        if ('refused' in r) {
+          ended = true;
+          fail(cb, r.refused.code, r.refused.message);
+        }
+      });
+      call.on('end', () => {
+        if (!ended) cb(null, {});
+        ended = true;
+      });
+      call.on('error', () => {
+        ended = true;
+      });
     },
     KvForward: (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       const req = call.request;
@@ -285,6 +311,32 @@ export async function startPeerServer(opts: {
       stream.on('error', (err: Error) => end(grpc.status.INTERNAL, `reading object ${sha}: ${err.message}`));
       call.on('cancelled', () => (stream as unknown as { destroy?: () => void }).destroy?.());
     },
+    GetObjects: async (call: grpc.ServerWritableStream<Record<string, unknown>, unknown>) => {
+      const shas = Array.isArray(call.request.sha256) ? (call.request.sha256 as unknown[]).map(String) : [];
+      let cancelled = false;
+      call.on('cancelled', () => (cancelled = true));
+      const send = (msg: Record<string, unknown>): Promise<void> | void => {
+        if (!call.write(msg)) return new Promise<void>((r) => call.once('drain', () => r()));
+      };
+      try {
+        for (const sha of shas) {
+          if (cancelled) return;
+          const stream = /^[0-9a-f]{64}$/.test(sha) ? handlers.openObject(sha) : null;
+          if (!stream) {
+            await send({ sha256: sha, last: true, error: `object ${sha} not found` });
+            continue;
+          }
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            if (cancelled) return;
+            await send({ sha256: sha, data: chunk });
+          }
+          await send({ sha256: sha, last: true });
+        }
+        call.end();
+      } catch (err) {
+        call.destroy(Object.assign(err as Error, { code: grpc.status.INTERNAL }));
+      }
+    },
   });
   opts.extraServices?.(server);
   await new Promise<void>((resolve, reject) => {
@@ -296,8 +348,13 @@ export async function startPeerServer(opts: {
   return server;
 }
 
+/** Batches buffered on one Raft stream (an object-mode stream) before it is considered stalled. */
+const MAX_STREAM_BUFFER = 4096;
+
 /** RaftTransport over gRPC. Sends are batched per destination per call and never block Raft. */
 export class GrpcRaftTransport implements RaftTransport {
+  private readonly streams = new Map<string, grpc.ClientWritableStream<unknown>>();
+  private readonly unaryOnly = new Set<string>();
   private messageHandler: ((m: Message) => void) | null = null;
   private forwardHandler: ((from: string, payload: Uint8Array) => Promise<Uint8Array>) | null = null;
   constructor(
@@ -315,9 +372,43 @@ export class GrpcRaftTransport implements RaftTransport {
     }
     for (const [to, list] of byDest) {
       if (!this.dir.addresses.has(to)) continue;
-      this.clients
-        .unary(to, 'Raft', { cluster: this.dir.cluster, messages: list.map(encodeRaftMessage) }, 1000)
-        .catch((err: Error) => this.logger.debug({ to, err: err.message }, 'raft send failed'));
+      const batch = { cluster: this.dir.cluster, messages: list.map(encodeRaftMessage) };
+      if (!this.unaryOnly.has(to) && this.writeStream(to, batch)) continue;
+      this.clients.unary(to, 'Raft', batch, 1000).catch((err: Error) => this.logger.debug({ to, err: err.message }, 'raft send failed'));
+    }
+  }
+
+  /**
+   * Writes a batch on the long-lived RaftStream to `to`, opening it if needed. Returns false when
+   * the batch could not be queued (it is then sent unary). A stream that fails is dropped and reopened
+   * by the next send; a peer without RaftStream (UNIMPLEMENTED) gets unary calls from then on. When more than
+   * MAX_STREAM_BUFFER batches wait on a stream (a stalled peer), it is cancelled: Raft resends.
+   */
+  private writeStream(to: string, batch: Record<string, unknown>): boolean {
+    let s = this.streams.get(to);
+    if (!s) {
+      const client = this.clients.peerClient(to);
+      const created: grpc.ClientWritableStream<unknown> = client.RaftStream((err: grpc.ServiceError | null) => {
+        if (this.streams.get(to) === created) this.streams.delete(to);
+        if (err?.code === grpc.status.UNIMPLEMENTED) this.unaryOnly.add(to);
+        if (err) this.logger.debug({ to, err: err.details || err.message }, 'raft stream ended');
+      });
+      created.on('error', () => undefined);
+      this.streams.set(to, created);
+      s = created;
+    }
+    if (s.writableLength > MAX_STREAM_BUFFER) {
+      this.logger.warn({ to, buffered: s.writableLength }, 'raft stream to a stalled peer cancelled');
+      this.streams.delete(to);
+      s.cancel();
+      return true; // dropped: Raft resends what matters
+    }
+    try {
+      s.write(batch);
+      return true;
+    } catch {
+      this.streams.delete(to);
+      return false;
     }
   }
   onMessage(handler: (message: Message) => void): void {
@@ -341,10 +432,42 @@ export class GrpcRaftTransport implements RaftTransport {
   onForward(handler: (from: string, payload: Uint8Array) => Promise<Uint8Array>): void {
     this.forwardHandler = handler;
   }
+  /** TCP connect to `to`'s peer port: 'down' only on ECONNREFUSED (nothing listens there). */
+  probe(to: string, timeoutMs: number): Promise<'up' | 'down' | 'unknown'> {
+    const addr = this.dir.addresses.get(to);
+    if (!addr) return Promise.resolve('unknown');
+    const i = addr.lastIndexOf(':');
+    const host = addr.slice(0, i).replace(/^\[|\]$/g, '');
+    const port = Number(addr.slice(i + 1));
+    return new Promise((resolve) => {
+      const sock = connect({ host, port });
+      const done = (r: 'up' | 'down' | 'unknown'): void => {
+        clearTimeout(timer);
+        sock.destroy();
+        resolve(r);
+      };
+      const timer = setTimeout(() => done('unknown'), timeoutMs);
+      sock.once('connect', () => done('up'));
+      sock.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'down' : 'unknown'));
+    });
+  }
   handleForward(from: string, payload: Uint8Array): Promise<Uint8Array> {
     if (!this.forwardHandler) return Promise.reject(new UnavailableError('store not started'));
     return this.forwardHandler(from, payload);
   }
+}
+
+/** Objects up to this size may be fetched several per `GetObjects` call. */
+const BATCH_MAX_OBJECT = 1 << 20;
+/** Objects per `GetObjects` call, and such calls in flight per source. */
+const BATCH_SIZE = 32;
+const BATCH_CALLS = 4;
+
+interface BatchItem {
+  sha256: string;
+  destPath: string;
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 /**
@@ -358,18 +481,120 @@ export class GrpcBlobFetcher {
     private readonly logger: Logger,
   ) {}
 
-  async fetch(sha256: string, sources: string[], destPath: string): Promise<void> {
+  /** Small objects waiting for a batched `GetObjects` call, by source. */
+  private readonly batches = new Map<string, BatchItem[]>();
+  private readonly batchCalls = new Map<string, number>();
+
+  /**
+   * Resolves `{ verified: true }`: the bytes were hashed while written and matched `sha256`.
+   * Objects of at most {@link BATCH_MAX_OBJECT} bytes (`size` known) are first asked of the first
+   * source together with other small objects in one `GetObjects` call.
+   */
+  async fetch(sha256: string, sources: string[], destPath: string, _signal?: AbortSignal, size?: number): Promise<{ verified: boolean }> {
     const tried: string[] = [];
-    for (const source of [...new Set(sources)].filter((s) => s !== this.self)) {
+    const order = [...new Set(sources)].filter((s) => s !== this.self);
+    if (size !== undefined && size <= BATCH_MAX_OBJECT && order[0]) {
+      try {
+        await this.fetchBatched(order[0], sha256, destPath);
+        return { verified: true };
+      } catch (err) {
+        this.logger.debug({ source: order[0], sha256, err: (err as Error).message }, 'batched object fetch failed, fetching alone');
+      }
+    }
+    for (const source of order) {
       try {
         await this.fetchFrom(source, sha256, destPath);
-        return;
+        return { verified: true };
       } catch (err) {
         tried.push(`${source}: ${(err as Error).message}`);
         this.logger.debug({ source, sha256, err: (err as Error).message }, 'object fetch failed, trying next source');
       }
     }
     throw new UnavailableError(`object ${sha256.slice(0, 12)}… could not be fetched (${tried.join('; ') || 'no sources'})`);
+  }
+
+  private fetchBatched(source: string, sha256: string, destPath: string): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const list = this.batches.get(source) ?? [];
+      list.push({ sha256, destPath, resolve, reject });
+      this.batches.set(source, list);
+      if (list.length === 1) setImmediate(() => this.flushBatches(source));
+    });
+  }
+
+  private flushBatches(source: string): void {
+    for (;;) {
+      const list = this.batches.get(source);
+      if (!list || list.length === 0 || (this.batchCalls.get(source) ?? 0) >= BATCH_CALLS) return;
+      const batch = list.splice(0, BATCH_SIZE);
+      this.batchCalls.set(source, (this.batchCalls.get(source) ?? 0) + 1);
+      void this.runBatch(source, batch).finally(() => {
+        this.batchCalls.set(source, (this.batchCalls.get(source) ?? 1) - 1);
+        this.flushBatches(source);
+      });
+    }
+  }
+
+  /** One `GetObjects` call; each object is hashed, written to a `.part` file and renamed to its destPath. */
+  private runBatch(source: string, batch: BatchItem[]): Promise<void> {
+    const bySha = new Map<string, BatchItem[]>();
+    for (const it of batch) bySha.set(it.sha256, [...(bySha.get(it.sha256) ?? []), it]);
+    const settled = new Set<BatchItem>();
+    const settle = (it: BatchItem, err: Error | null): void => {
+      if (settled.has(it)) return;
+      settled.add(it);
+      if (err) it.reject(err);
+      else it.resolve();
+    };
+    let parts: Buffer[] = [];
+    let current = '';
+    const work: Promise<void>[] = [];
+    return new Promise<void>((done) => {
+      const call = this.clients.dataClient(source).GetObjects({ sha256: [...bySha.keys()] }, { deadline: Date.now() + 120_000 });
+      const finish = (err: Error | null): void => {
+        void Promise.allSettled(work).then(() => {
+          for (const it of batch) settle(it, err ?? new UnavailableError(`object ${it.sha256.slice(0, 12)}… missing from ${source}'s batch reply`));
+          done();
+        });
+      };
+      call.on('data', (c: { sha256: string; data: Buffer; last: boolean; error: string }) => {
+        if (c.sha256 !== current) {
+          current = c.sha256;
+          parts = [];
+        }
+        if (c.data?.length) parts.push(c.data);
+        if (!c.last) return;
+        const items = bySha.get(c.sha256) ?? [];
+        const bytes = Buffer.concat(parts);
+        parts = [];
+        current = '';
+        if (c.error) {
+          for (const it of items) settle(it, new UnavailableError(c.error));
+          return;
+        }
+        const got = createHash('sha256').update(bytes).digest('hex');
+        for (const it of items) {
+          if (got !== c.sha256) {
+            settle(it, new ValidationError(`object from ${source} hashed to ${got}, expected ${c.sha256}`));
+            continue;
+          }
+          const partial = `${it.destPath}.part`;
+          work.push(
+            writeFile(partial, bytes)
+              .then(() => rename(partial, it.destPath))
+              .then(
+                () => settle(it, null),
+                (err: Error) => {
+                  void rm(partial, { force: true });
+                  settle(it, err);
+                },
+              ),
+          );
+        }
+      });
+      call.on('error', (err: grpc.ServiceError) => finish(new UnavailableError(err.details || err.message)));
+      call.on('end', () => finish(null));
+    });
   }
 
   private fetchFrom(source: string, sha256: string, destPath: string): Promise<void> {

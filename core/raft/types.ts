@@ -111,4 +111,10 @@ export interface RaftTransport {
   forward(to: NodeId, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array>;
   /** Registers the handler for forwarded requests; it resolves to the reply payload or rejects with a typed error. */
   onForward(handler: (from: NodeId, payload: Uint8Array) => Promise<Uint8Array>): void;
+  /**
+   * Optional fast failure detection: resolves 'down' only when `to` certainly does not run (its
+   * port refuses connections), 'up' when it accepts one, 'unknown' otherwise (timeout, other errors).
+   * The store uses it to stop waiting out the leader lease for a leader that is gone.
+   */
+  probe?(to: NodeId, timeoutMs: number): Promise<'up' | 'down' | 'unknown'>;
 }

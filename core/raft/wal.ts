@@ -3,8 +3,11 @@
  * `<dir>/raft.wal` of records from `./wal-codec`, starting with a header naming the cluster.
  *
  * - {@link Wal.save} appends a Ready's hardState and entries with ONE write and ONE fsync
- *   (group commit per Ready). It is synchronous on purpose: the driver calls it between
- *   `ready()` and `advance()` without yielding, so no Raft input interleaves with persistence.
+ *   (group commit per Ready), synchronously; {@link Wal.saveAsync} does the same on libuv's
+ *   thread pool (the driver holds `advance()` until it completes, one save in flight at a time).
+ *   As etcd's `MustSync`: a write that only advances the commit index is not fsynced (a lost
+ *   commit index is re-learned from the leader; term, vote and entries are always fsynced
+ *   before save returns, and the next fsync covers the earlier unsynced bytes too).
  * - Conflicting suffix: when a follower's log is overwritten, we simply append the new entries.
  *   On replay an entry with index i replaces every stored entry with index >= i (the etcd WAL
  *   rule), so no separate truncate record is needed.
@@ -13,7 +16,7 @@
  * - No snapshots yet: the file grows forever. Snapshot seam: a future `snapshot` record type
  *   plus rotation to a new file starting after the snapshot index.
  */
-import { closeSync, existsSync, fstatSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptionError } from '../common/errors';
 import { WAL_VERSION, decodeRecords, encodeRecords, type WalRecord } from './wal-codec';
@@ -32,6 +35,12 @@ export interface WalState {
 export const WAL_FILE = 'raft.wal';
 
 export class Wal {
+  /** Bytes of valid records in the file (the append position). */
+  private size = 0;
+  /** Term and vote of the last hardState written (a change must be fsynced). */
+  private term = 0;
+  private vote = '';
+
   private constructor(
     private fd: number | null,
     readonly path: string,
@@ -50,6 +59,7 @@ export class Wal {
       const buf = existed ? readFileSync(path) : Buffer.alloc(0);
       const { records, validBytes, torn } = decodeRecords(buf);
       const wal = new Wal(fd, path);
+      wal.size = validBytes;
       if (torn) {
         ftruncateSync(fd, validBytes);
         fsyncSync(fd);
@@ -57,7 +67,8 @@ export class Wal {
       const state: WalState = { hardState: { term: 0, vote: '', commit: 0 }, entries: [], repairedTornTail: torn };
       if (records.length === 0) {
         ftruncateSync(fd, 0);
-        wal.append([{ type: 'header', clusterId, version: WAL_VERSION }]);
+        wal.size = 0;
+        wal.append([{ type: 'header', clusterId, version: WAL_VERSION }], true);
         fsyncDir(dir);
         return { wal, state };
       }
@@ -73,6 +84,8 @@ export class Wal {
           state.entries.push(e);
         } else throw new CorruptionError(`WAL ${path} has a second header`);
       }
+      wal.term = state.hardState.term;
+      wal.vote = state.hardState.vote;
       return { wal, state };
     } catch (err) {
       closeSync(fd);
@@ -80,21 +93,64 @@ export class Wal {
     }
   }
 
-  /** Appends records with one write and one fsync. */
-  private append(records: WalRecord[]): void {
+  /** Appends records with one write and (when `sync`) one fsync. */
+  private append(records: WalRecord[], sync: boolean): void {
     if (this.fd === null) throw new Error('WAL is closed');
     const bytes = encodeRecords(records);
-    const pos = fstatSync(this.fd).size;
+    const pos = this.size;
     let done = 0;
     while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done, pos + done);
-    fsyncSync(this.fd);
+    this.size = pos + bytes.length;
+    if (sync) fsyncSync(this.fd);
   }
 
-  /** Durably appends a Ready's hardState (if any) and entries; returns after fsync. No-op when both are empty. */
+  /**
+   * Appends a Ready's hardState (if any) and entries with one write. Returns after fsync when
+   * there are entries or the term or vote changed; a commit-only change is written without
+   * fsync (etcd `MustSync`). No-op when both are empty.
+   */
   save(hardState: HardState | undefined, entries: Entry[]): void {
     const records: WalRecord[] = entries.map((entry) => ({ type: 'entry', entry }));
-    if (hardState) records.push({ type: 'hardState', hardState });
-    if (records.length > 0) this.append(records);
+    let mustSync = entries.length > 0;
+    if (hardState) {
+      records.push({ type: 'hardState', hardState });
+      if (hardState.term !== this.term || hardState.vote !== this.vote) mustSync = true;
+      this.term = hardState.term;
+      this.vote = hardState.vote;
+    }
+    if (records.length > 0) this.append(records, mustSync);
+  }
+
+  /**
+   * Like {@link Wal.save} but the write and fsync run on libuv's thread pool, so the event loop
+   * keeps sending and receiving while the disk works. `done` is called once the records are
+   * durable (or with the error). At most one saveAsync may be in flight at a time (the driver
+   * holds Raft's Ready until `done`); records are placed in call order.
+   */
+  saveAsync(hardState: HardState | undefined, entries: Entry[], done: (err: Error | null) => void): void {
+    if (this.fd === null) return done(new Error('WAL is closed'));
+    const records: WalRecord[] = entries.map((entry) => ({ type: 'entry', entry }));
+    let mustSync = entries.length > 0;
+    if (hardState) {
+      records.push({ type: 'hardState', hardState });
+      if (hardState.term !== this.term || hardState.vote !== this.vote) mustSync = true;
+      this.term = hardState.term;
+      this.vote = hardState.vote;
+    }
+    if (records.length === 0) return done(null);
+    const bytes = encodeRecords(records);
+    const fd = this.fd;
+    const pos = this.size;
+    this.size = pos + bytes.length;
+    const writeFrom = (off: number): void => {
+      write(fd, bytes, off, bytes.length - off, pos + off, (err, n) => {
+        if (err) return done(err);
+        if (off + n < bytes.length) return writeFrom(off + n);
+        if (!mustSync) return done(null);
+        fsync(fd, (e) => done(e ?? null));
+      });
+    };
+    writeFrom(0);
   }
 
   /** Closes the file. Idempotent. */
