@@ -4,11 +4,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { kvProto } from '../core/node/kv-service';
+import { freePortBlock } from '../test/helpers/ports';
 
 export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const CLI = join(ROOT, 'bin', 'clusterdesk.js');
@@ -52,23 +52,6 @@ export class KvClient {
   }
 }
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const s = createServer();
-    s.once('error', () => r(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
-  });
-}
-
-async function freePortBlock(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 33000 + Math.floor(Math.random() * 500) * 10;
-    let ok = true;
-    for (let i = 0; i < count && ok; i++) ok = (await portFree(base + i)) && (await portFree(base + 1000 + i));
-    if (ok) return base;
-  }
-  throw new Error('no free port block found');
-}
 
 /** A running 3-voter cluster: A (leader role), B and C (team leaders); all voters. */
 export class BenchCluster {
@@ -82,7 +65,7 @@ export class BenchCluster {
 
   static async start(dir: string, opts: { tickMs?: number } = {}): Promise<BenchCluster> {
     mkdirSync(dir, { recursive: true });
-    const base = await freePortBlock(IDS.length);
+    const base = await freePortBlock(IDS.length, [0, 1000]);
     const ports = new Map(IDS.map((id, i) => [id, base + i]));
     const config = {
       name: 'bench',

@@ -5,34 +5,16 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectControl, type WsControlClient } from '../../core/control/ws-client';
 import type { ClusterStatus } from '../../core/control/api';
+import { freePortBlock } from './ports';
 
 export const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const CLI = join(ROOT, 'bin', 'clusterdesk.js');
 
-async function portFree(port: number): Promise<boolean> {
-  return new Promise((r) => {
-    const s = createServer();
-    s.once('error', () => r(false));
-    s.listen(port, '127.0.0.1', () => s.close(() => r(true)));
-  });
-}
-
-/** Finds `count` consecutive free ports below the ephemeral range (20000–31999). */
-export async function freePortBlock(count: number): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const base = 20000 + Math.floor(Math.random() * 1200) * 10;
-    let ok = true;
-    for (let i = 0; i < count && ok; i++) ok = await portFree(base + i);
-    if (ok) return base;
-  }
-  throw new Error('no free port block found');
-}
 
 /** Writes a copy of the two-host topology on 127.0.0.1 with ports base..base+11. */
 export function writeTestConfig(dir: string, base: number, name = 'test-cluster'): string {
