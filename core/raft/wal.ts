@@ -110,6 +110,15 @@ export class Wal {
    * fsync (etcd `MustSync`). No-op when both are empty.
    */
   save(hardState: HardState | undefined, entries: Entry[]): void {
+    const { records, mustSync } = this.prepare(hardState, entries);
+    if (records.length > 0) this.append(records, mustSync);
+  }
+
+  /**
+   * The records for one Ready, and whether they must be fsynced: entries, or a changed term or
+   * vote, must be durable before Raft acts on them; a commit-only change need not (etcd `MustSync`).
+   */
+  private prepare(hardState: HardState | undefined, entries: Entry[]): { records: WalRecord[]; mustSync: boolean } {
     const records: WalRecord[] = entries.map((entry) => ({ type: 'entry', entry }));
     let mustSync = entries.length > 0;
     if (hardState) {
@@ -118,7 +127,7 @@ export class Wal {
       this.term = hardState.term;
       this.vote = hardState.vote;
     }
-    if (records.length > 0) this.append(records, mustSync);
+    return { records, mustSync };
   }
 
   /**
@@ -129,14 +138,7 @@ export class Wal {
    */
   saveAsync(hardState: HardState | undefined, entries: Entry[], done: (err: Error | null) => void): void {
     if (this.fd === null) return done(new Error('WAL is closed'));
-    const records: WalRecord[] = entries.map((entry) => ({ type: 'entry', entry }));
-    let mustSync = entries.length > 0;
-    if (hardState) {
-      records.push({ type: 'hardState', hardState });
-      if (hardState.term !== this.term || hardState.vote !== this.vote) mustSync = true;
-      this.term = hardState.term;
-      this.vote = hardState.vote;
-    }
+    const { records, mustSync } = this.prepare(hardState, entries);
     if (records.length === 0) return done(null);
     const bytes = encodeRecords(records);
     const fd = this.fd;
