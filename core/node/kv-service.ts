@@ -10,10 +10,8 @@
  * so a client can tell a bad request (INVALID_ARGUMENT/EINVAL) from a retryable one
  * (UNAVAILABLE/ENOTLEADER, EUNAVAILABLE). A handler never throws into grpc-js.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { loadProtoPackage } from './proto';
 import { ValidationError, toWire } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
@@ -31,16 +29,6 @@ export const KV_LIMITS = {
   maxLeaseTtl: 1_000_000_000,
 } as const;
 
-function protoPath(): string {
-  const candidates = [
-    new URL('../proto/kv.proto', import.meta.url),
-    new URL('../../core/proto/kv.proto', import.meta.url),
-    new URL('../../../core/proto/kv.proto', import.meta.url),
-  ].map((u) => fileURLToPath(u));
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`kv.proto not found (looked in ${candidates.join(', ')})`);
-  return found;
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyService = any;
@@ -53,9 +41,8 @@ let loaded: KvProto | null = null;
 /** Loads `kv.proto` once per process (clients use the same constructors). */
 export function kvProto(): KvProto {
   if (!loaded) {
-    const def = protoLoader.loadSync(protoPath(), { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const pkg = (grpc.loadPackageDefinition(def) as any).clusterdesk.kv.v1;
+    const pkg = loadProtoPackage('kv.proto', 'clusterdesk.kv.v1') as any;
     loaded = { KV: pkg.KV, Lease: pkg.Lease, Maintenance: pkg.Maintenance };
   }
   return loaded;

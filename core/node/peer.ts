@@ -10,24 +10,12 @@ import { createWriteStream } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { loadProtoPackage } from './proto';
 import { UnavailableError, ValidationError, toWire, fromWire, type WireError, AuthError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Entry, Message, MessageType, RaftTransport } from '../raft/types';
 
-function protoPath(): string {
-  const candidates = [
-    new URL('../proto/peer.proto', import.meta.url),
-    new URL('../../core/proto/peer.proto', import.meta.url),
-    new URL('../../../core/proto/peer.proto', import.meta.url),
-  ].map((u) => fileURLToPath(u));
-  const found = candidates.find((p) => existsSync(p));
-  if (!found) throw new Error(`peer.proto not found (looked in ${candidates.join(', ')})`);
-  return found;
-}
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyService = any;
@@ -35,9 +23,8 @@ let loaded: { Peer: AnyService; Data: AnyService } | null = null;
 /** Loads the proto once per process. */
 export function peerProto(): { Peer: AnyService; Data: AnyService } {
   if (!loaded) {
-    const def = protoLoader.loadSync(protoPath(), { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const pkg = (grpc.loadPackageDefinition(def) as any).clusterdesk.peer.v1;
+    const pkg = loadProtoPackage('peer.proto', 'clusterdesk.peer.v1') as any;
     loaded = { Peer: pkg.Peer, Data: pkg.Data };
   }
   return loaded;
