@@ -38,6 +38,7 @@ export default tseslint.config(
       'core/common/**/*.ts',
       'core/sync/paths.ts',
       'core/sync/planner.ts',
+      'core/sync/index-record.ts',
       'core/sim/**/*.ts',
     ],
     ignores: ['**/*.test.ts', 'core/raft/wal.ts', 'core/raft/testing/**'],

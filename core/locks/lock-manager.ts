@@ -17,9 +17,9 @@
 import { LockConflictError, NotFoundError, ValidationError } from '../common/errors';
 import type { LockInfo } from '../control/api';
 import type { KeyValue, ReplicatedKV } from '../kv/types';
+import { FILES_PREFIX, parseIndexRecord } from '../sync/index-record';
 
 export const LOCK_PREFIX = 'locks/';
-export const FILE_PREFIX = 'files/';
 
 export interface LockRequester {
   node: string;
@@ -65,9 +65,9 @@ export class LockManager {
    */
   async lock(path: string, mode: 'exclusive' | 'shared', who: LockRequester, now: number): Promise<LockInfo> {
     if (mode !== 'exclusive' && mode !== 'shared') throw new ValidationError(`lock mode must be "exclusive" or "shared", not ${JSON.stringify(mode)}`);
-    const file = await this.kv.range(FILE_PREFIX + path);
-    const entry = file.kvs[0];
-    if (!entry || (JSON.parse(entry.value) as { deleted?: boolean }).deleted) throw new NotFoundError(`no file "${path}" in the synchronized folder`);
+    const file = await this.kv.range(FILES_PREFIX + path);
+    const entry = file.kvs[0] ? parseIndexRecord(file.kvs[0]) : null;
+    if (!entry || entry.deleted) throw new NotFoundError(`no file "${path}" in the synchronized folder`);
     const key = LOCK_PREFIX + path;
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = await this.kv.range(key);

@@ -17,7 +17,8 @@ import { parseCall } from '../control/schema';
 import { defaultTasks } from '../compute/tasks';
 import { EmbeddedKv } from '../kv/embedded-kv';
 import { JobDispatcher, JobStore } from '../jobs/jobs';
-import { FILE_PREFIX, LOCK_PREFIX, LockManager, parseLock } from '../locks/lock-manager';
+import { LOCK_PREFIX, LockManager, parseLock } from '../locks/lock-manager';
+import { FILES_PREFIX, parseIndexRecord } from '../sync/index-record';
 import { SyncEngine } from '../sync/engine';
 import { validatePath } from '../sync/paths';
 import type { Watcher } from '../kv/types';
@@ -169,7 +170,7 @@ export class ClusterNode implements ControlHandler {
     void this.startSync();
     this.sync.onChange(() => this.scheduleFiles());
     this.watchers.push(this.kv.watch(LOCK_PREFIX, () => this.scheduleFiles()));
-    this.watchers.push(this.kv.watch(FILE_PREFIX, () => this.scheduleFiles()));
+    this.watchers.push(this.kv.watch(FILES_PREFIX, () => this.scheduleFiles()));
     this.watchers.push(this.jobs.watch((job) => this.onJob(job)));
     this.pollTimer = setInterval(() => void this.poll(), this.options.pollMs ?? 1000);
     void this.poll();
@@ -292,18 +293,13 @@ export class ClusterNode implements ControlHandler {
   }
 
   private async listFiles(): Promise<FileEntry[]> {
-    const [files, locks] = await Promise.all([this.kv.range(FILE_PREFIX, { prefix: true, serializable: true }), this.kv.range(LOCK_PREFIX, { prefix: true, serializable: true })]);
+    const [files, locks] = await Promise.all([this.kv.range(FILES_PREFIX, { prefix: true, serializable: true }), this.kv.range(LOCK_PREFIX, { prefix: true, serializable: true })]);
     const lockByPath = new Map(locks.kvs.map((kv) => parseLock(kv)).filter((l) => !!l).map((l) => [l!.path, l!]));
     const mine = this.sync.localVersions();
     const out: FileEntry[] = [];
     for (const kv of files.kvs) {
-      let rec: { path: string; size: number; sha256: string; version: number; deleted: boolean; modifiedBy: string; modifiedAt: number };
-      try {
-        rec = JSON.parse(kv.value);
-      } catch {
-        continue;
-      }
-      if (rec.deleted) continue;
+      const rec = parseIndexRecord(kv);
+      if (!rec || rec.deleted) continue;
       const replicas: Record<string, number | null> = { [this.id]: mine[rec.path] ?? null };
       for (const [n, view] of this.peers) replicas[n] = view.up ? (view.versions[rec.path] ?? null) : null;
       out.push({ ...rec, lock: lockByPath.get(rec.path) ?? null, replicas });

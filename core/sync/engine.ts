@@ -27,33 +27,17 @@ import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { LockConflictError, NotFoundError, PathError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, LockInfo } from '../control/api';
-import type { KeyValue, ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
+import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
 import { Hasher } from './hasher';
 import { ObjectStore } from './object-store';
 import { conflictCopyName, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
 import { planPath } from './planner';
+import { LOCK_PREFIX, parseLock } from '../locks/lock-manager';
+import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
 
-/** KV prefix of the file index: `files/<path>` → JSON {@link IndexRecord}. */
-export const FILES_PREFIX = 'files/';
+export { FILES_PREFIX, type IndexRecord } from './index-record';
 /** KV prefix of file locks: `locks/<path>` → JSON `LockInfo` (written by the lock manager). */
-export const LOCKS_PREFIX = 'locks/';
-
-/** One committed version of a file in the replicated index (`files/<path>`). */
-export interface IndexRecord {
-  /** Folder-relative path, `/` separators, NFC. */
-  path: string;
-  /** Bytes. */
-  size: number;
-  /** Lowercase hex SHA-256 of the content (of the last content for a tombstone). */
-  sha256: string;
-  /** 1 on create, +1 per committed change (a delete is a change). */
-  version: number;
-  deleted: boolean;
-  /** Node id that committed this version. */
-  modifiedBy: string;
-  /** The file's mtime at commit (deletion time for tombstones), ms since the Unix epoch. */
-  modifiedAt: number;
-}
+export const LOCKS_PREFIX = LOCK_PREFIX;
 
 /**
  * How the engine gets an object it lacks (implemented over gRPC by the node). Lower layers
@@ -162,28 +146,6 @@ const STATE_SAVE_MAX_MS = 3_000;
 class Replan extends Error {
   constructor(readonly delayMs: number) {
     super('replan');
-  }
-}
-
-function parseRecord(kv: KeyValue): IndexRecord | null {
-  try {
-    const v = JSON.parse(kv.value) as IndexRecord;
-    if (typeof v.path !== 'string' || typeof v.version !== 'number' || typeof v.deleted !== 'boolean' || typeof v.modifiedBy !== 'string') return null;
-    if (typeof v.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(v.sha256)) return null;
-    if (typeof v.size !== 'number' || typeof v.modifiedAt !== 'number') return null;
-    return v;
-  } catch {
-    return null;
-  }
-}
-
-function parseLock(kv: KeyValue): LockInfo | null {
-  try {
-    const v = JSON.parse(kv.value) as LockInfo;
-    if (typeof v.path !== 'string' || !Array.isArray(v.holders)) return null;
-    return { ...v, fencingToken: kv.modRevision };
-  } catch {
-    return null;
   }
 }
 
@@ -953,7 +915,7 @@ export class SyncEngine {
       this.index.delete(path);
       this.unfold(path);
     } else {
-      const record = parseRecord(e.kv);
+      const record = parseIndexRecord(e.kv);
       if (!record || record.path !== path) {
         this.log.error({ key: e.kv.key }, 'malformed index record ignored');
         return;

@@ -1,0 +1,32 @@
+/**
+ * The replicated file index: `files/<path>` → JSON {@link IndexRecord}, one key per file. Written
+ * by the sync engine, read by the lock manager (a lock needs an existing file) and the node's
+ * Files view.
+ *
+ * Deterministic module: imports nothing from `node:`.
+ */
+import type { FileEntry } from '../control/api';
+import type { KeyValue } from '../kv/types';
+
+/** KV prefix of the file index. */
+export const FILES_PREFIX = 'files/';
+
+/**
+ * One committed version of a file (the fields of {@link FileEntry} that are stored; `lock` and
+ * `replicas` are joined in when shown). `version` is 1 on create and +1 per change, a delete
+ * being a change (`deleted: true`, a tombstone); `modifiedAt` is the file's mtime at commit.
+ */
+export type IndexRecord = Omit<FileEntry, 'lock' | 'replicas'>;
+
+/** Parses and checks a stored record; null for anything malformed (callers log and skip it). */
+export function parseIndexRecord(kv: Pick<KeyValue, 'value'>): IndexRecord | null {
+  try {
+    const v = JSON.parse(kv.value) as IndexRecord;
+    if (typeof v.path !== 'string' || typeof v.version !== 'number' || typeof v.deleted !== 'boolean' || typeof v.modifiedBy !== 'string') return null;
+    if (typeof v.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(v.sha256)) return null;
+    if (typeof v.size !== 'number' || typeof v.modifiedAt !== 'number') return null;
+    return v;
+  } catch {
+    return null;
+  }
+}
