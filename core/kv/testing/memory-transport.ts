@@ -5,8 +5,8 @@
  * link reject at once with UnavailableError; dropped ones reject after their timeout.
  */
 import { UnavailableError } from '../../common/errors';
-import { createRng, type Rng } from '../../common/rng';
 import type { Message, NodeId, RaftTransport } from '../../raft/types';
+import { LinkFaults } from '../../raft/testing/link-faults';
 
 interface Endpoint {
   onMessage?: (m: Message) => void;
@@ -16,13 +16,11 @@ interface Endpoint {
 /** The hub. One instance per simulated cluster. */
 export class MemoryTransport {
   private readonly endpoints = new Map<NodeId, Endpoint>();
-  private readonly cut = new Set<string>();
-  private dropRate = 0;
-  private readonly rng: Rng;
+  private readonly faults: LinkFaults;
 
   /** `seed` drives the drop decisions. */
   constructor(seed: string | number = 1) {
-    this.rng = createRng(`memory-transport/${seed}`);
+    this.faults = new LinkFaults(`memory-transport/${seed}`);
   }
 
   /** The transport of node `id` (created on first use; the same object on later calls, so a restarted node re-registers its handlers). */
@@ -47,50 +45,44 @@ export class MemoryTransport {
     };
   }
 
-  /** Cuts `id` off from every other node. */
+  /** Cuts every link between `id` and the others. */
   isolate(id: NodeId): void {
-    for (const other of this.endpoints.keys()) if (other !== id) this.cutLink(id, other);
+    this.faults.isolate(id, this.endpoints.keys());
   }
 
-  /** Cuts every link between `a` and `b`. */
+  /** Cuts every link between group `a` and group `b`. */
   partition(a: NodeId[], b: NodeId[]): void {
-    for (const x of a) for (const y of b) this.cutLink(x, y);
+    this.faults.partition(a, b);
   }
 
-  /** Restores all links and stops dropping. */
+  /** Restores every link and stops dropping. */
   heal(): void {
-    this.cut.clear();
-    this.dropRate = 0;
+    this.faults.heal();
   }
 
   /** Drops each Raft message and forwarded request with probability `p` (seeded). */
   drop(p: number): void {
-    this.dropRate = p;
-  }
-
-  private cutLink(a: NodeId, b: NodeId): void {
-    this.cut.add(`${a}>${b}`);
-    this.cut.add(`${b}>${a}`);
+    this.faults.setDropRate(p);
   }
 
   private blocked(from: NodeId, to: NodeId): boolean {
-    return this.cut.has(`${from}>${to}`) || (this.dropRate > 0 && this.rng.next() < this.dropRate);
+    return this.faults.isCut(from, to) || this.faults.drops();
   }
 
   private deliver(from: NodeId, m: Message): void {
     if (this.blocked(from, m.to)) return;
     const copy = structuredClone(m);
     setImmediate(() => {
-      if (this.cut.has(`${from}>${m.to}`)) return;
+      if (this.faults.isCut(from, m.to)) return;
       this.endpoints.get(m.to)?.onMessage?.(copy);
     });
   }
 
   private async forward(from: NodeId, to: NodeId, payload: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
-    if (this.cut.has(`${from}>${to}`)) throw new UnavailableError(`${to} is unreachable from ${from}`);
+    if (this.faults.isCut(from, to)) throw new UnavailableError(`${to} is unreachable from ${from}`);
     const handler = this.endpoints.get(to)?.onForward;
     if (!handler) throw new UnavailableError(`${to} has no forward handler`);
-    const dropped = this.dropRate > 0 && this.rng.next() < this.dropRate;
+    const dropped = this.faults.drops();
     return new Promise<Uint8Array>((resolve, reject) => {
       const timer = setTimeout(() => reject(new UnavailableError(`forward to ${to} timed out after ${timeoutMs} ms`)), timeoutMs);
       if (dropped) return;
@@ -98,7 +90,7 @@ export class MemoryTransport {
         handler(from, payload.slice()).then(
           (reply) => {
             clearTimeout(timer);
-            if (this.cut.has(`${to}>${from}`)) reject(new UnavailableError(`reply from ${to} lost`));
+            if (this.faults.isCut(to, from)) reject(new UnavailableError(`reply from ${to} lost`));
             else resolve(reply.slice());
           },
           (err: unknown) => {

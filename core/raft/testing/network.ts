@@ -6,9 +6,10 @@
  *
  * Deterministic module: imports nothing from `node:`.
  */
-import { createRng, type Rng } from '../../common/rng';
+import { createRng } from '../../common/rng';
 import { Raft, type RaftConfig } from '../raft';
 import type { Entry, HardState, Message, NodeId } from '../types';
+import { LinkFaults } from './link-faults';
 
 /** What a node has on "disk"; survives {@link Network.crash}. */
 export interface SimStorage {
@@ -39,14 +40,12 @@ export interface NetworkOptions {
 export class Network {
   readonly nodes = new Map<NodeId, SimNode>();
   private queue: Message[] = [];
-  private readonly cut = new Set<string>();
-  private dropRate = 0;
-  private readonly rng: Rng;
+  private readonly faults: LinkFaults;
   /** Every message ever delivered (for assertions). */
   readonly delivered: Message[] = [];
 
   constructor(private readonly options: NetworkOptions) {
-    this.rng = createRng(`${options.seed ?? 1}/net`);
+    this.faults = new LinkFaults(`${options.seed ?? 1}/net`);
     for (const id of [...options.voters, ...(options.learners ?? [])]) {
       const node: SimNode = { id, raft: null, storage: { hardState: { term: 0, vote: '', commit: 0 }, entries: [] }, applied: [] };
       this.nodes.set(id, node);
@@ -103,28 +102,22 @@ export class Network {
 
   /** Cuts every link between `id` and the others. */
   isolate(id: NodeId): void {
-    for (const other of this.nodes.keys()) if (other !== id) this.cutLink(id, other);
+    this.faults.isolate(id, this.nodes.keys());
   }
 
   /** Cuts every link between group `a` and group `b`. */
   partition(a: NodeId[], b: NodeId[]): void {
-    for (const x of a) for (const y of b) this.cutLink(x, y);
+    this.faults.partition(a, b);
   }
 
   /** Restores every link and stops dropping. */
   heal(): void {
-    this.cut.clear();
-    this.dropRate = 0;
+    this.faults.heal();
   }
 
   /** Drops each message with probability `p` (seeded). */
   drop(p: number): void {
-    this.dropRate = p;
-  }
-
-  private cutLink(a: NodeId, b: NodeId): void {
-    this.cut.add(`${a}>${b}`);
-    this.cut.add(`${b}>${a}`);
+    this.faults.setDropRate(p);
   }
 
   /** Runs every node's Ready loop and delivers messages until the network is quiet (or `maxRounds`). */
@@ -152,8 +145,8 @@ export class Network {
       for (const m of batch) {
         busy = true;
         const to = this.nodes.get(m.to)?.raft;
-        if (!to || this.cut.has(`${m.from}>${m.to}`)) continue;
-        if (this.dropRate > 0 && this.rng.next() < this.dropRate) continue;
+        if (!to || this.faults.isCut(m.from, m.to)) continue;
+        if (this.faults.drops()) continue;
         this.delivered.push(m);
         to.step(m);
       }
