@@ -115,6 +115,27 @@ describe('ws transport', () => {
     expect(api.state).toBe('closed');
   });
 
+  it('fails over using a status call result when no status event came yet', async () => {
+    const api = make();
+    last().open();
+    const answered = api.call('status', {});
+    const call = last().sent[0] as { id: number };
+    last().receive({
+      kind: 'result',
+      id: call.id,
+      result: status({ self: 'A', nodes: [node('A', { consolePort: 7400 }), node('B', { consolePort: 7401 })] }),
+    });
+    await answered;
+    last().drop();
+    for (let i = 0; i < 6; i++) {
+      await vi.advanceTimersByTimeAsync(10_000);
+      if (last().url.includes(':7401')) break;
+      last().drop();
+    }
+    expect(last().url).toBe('ws://127.0.0.1:7401/control?token=t0k');
+    api.close();
+  });
+
   it('times out calls that get no answer', async () => {
     const api = createWsApi({ url: 'ws://x/control?token=a', token: 'a', hostname: 'x', createSocket: (u) => new FakeSocket(u), callTimeoutMs: 1000 });
     const p = api.call('status', {});

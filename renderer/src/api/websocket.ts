@@ -241,7 +241,13 @@ export function createWsApi(options: WsApiOptions): WsControlApi {
         const timer = setTimeout(() => {
           settle(id)?.reject(connectionError('ETIMEDOUT', `${method} got no answer within ${Math.round(callTimeout / 1000)} s`));
         }, callTimeout);
-        pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer, frame });
+        // A `status` answer also feeds failover, so a node killed before its first status event
+        // (pushed once a second) still leaves the other consoles to reconnect to.
+        const onResult = (v: unknown): void => {
+          if (method === 'status' && v && typeof v === 'object') lastStatus = v as ClusterStatus;
+          resolve(v as ResultOf<M>);
+        };
+        pending.set(id, { resolve: onResult, reject, timer, frame });
         flush();
       });
     },
