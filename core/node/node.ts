@@ -83,6 +83,8 @@ export class ClusterNode implements ControlHandler {
   private lastStatus: ClusterStatus | null = null;
   private stopped = false;
   private pollCount = 0;
+  /** When replica versions were last fetched (ms since the epoch). */
+  private versionsAt = 0;
 
   constructor(private readonly options: NodeOptions) {
     const { topology, id } = options;
@@ -227,6 +229,7 @@ export class ClusterNode implements ControlHandler {
       case 'status':
         return this.lastStatus ?? (await this.poll());
       case 'listFiles':
+        if (Date.now() - this.versionsAt > 2000) await this.refreshReplicaVersions();
         return this.listFiles();
       case 'lock': {
         const p = params as ParamsOf<'lock'>;
@@ -333,13 +336,14 @@ export class ClusterNode implements ControlHandler {
   }
 
   private async poll(): Promise<ClusterStatus> {
-    const withVersions = this.pollCount++ % 2 === 0;
+    // Replica versions (each peer's whole path → version map) are only worth fetching while a
+    // console is watching; `listFiles` refreshes them on demand otherwise.
+    const withVersions = this.listeners.size > 0 && this.pollCount++ % 2 === 0;
     await Promise.all(
       [...this.peers.keys()].map(async (n) => {
         const view = this.peers.get(n) as PeerView;
         try {
           view.metrics = await this.clients.unary<Record<string, unknown>>(n, 'GetMetrics', {}, 800);
-          if (withVersions) view.versions = (await this.clients.unary<{ versions: Record<string, number> }>(n, 'ListLocal', {}, 800)).versions ?? {};
           if (!view.up && view.lastSeen > 0) this.activity({ at: Date.now(), level: 'info', node: this.id, kind: 'node', message: `${n} is up again` });
           view.up = true;
           view.lastSeen = Date.now();
@@ -356,8 +360,26 @@ export class ClusterNode implements ControlHandler {
     const status = this.buildStatus();
     this.lastStatus = status;
     this.emit({ type: 'status', status });
-    if (withVersions) this.scheduleFiles();
+    if (withVersions) {
+      await this.refreshReplicaVersions();
+      this.scheduleFiles();
+    }
     return status;
+  }
+
+  /** Fetches every up peer's local file versions (for the per-node replica column). */
+  private async refreshReplicaVersions(): Promise<void> {
+    this.versionsAt = Date.now();
+    await Promise.all(
+      [...this.peers].map(async ([n, view]) => {
+        if (!view.up) return;
+        try {
+          view.versions = (await this.clients.unary<{ versions: Record<string, number> }>(n, 'ListLocal', {}, 800)).versions ?? {};
+        } catch {
+          // Kept from the last answer; the status poll decides up/down.
+        }
+      }),
+    );
   }
 
   private buildStatus(): ClusterStatus {
