@@ -14,6 +14,7 @@
  *   the next write succeeds (each attempt abandoned after 100 ms, as the anchor); p50 and max
  *   over `--trials` (default 20), restarting the killed node between trials.
  * - sync: delegated to `./sync.ts` (`runSyncBench(argv)`), owned separately.
+ * - sync-scale: a 100,000-file folder, scan/memory/listing vs Syncthing; `./sync-scale.ts`.
  *
  * Clients talk to the leader, as an etcd client pinned to the leader would (the anchor's etcd3
  * client spreads over all three members, whose followers forward to the leader).
@@ -39,7 +40,7 @@ interface Args {
 }
 
 function usage(msg: string): never {
-  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--keep]`);
+  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync|sync-scale] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--keep]`);
   process.exit(2);
 }
 
@@ -193,6 +194,11 @@ async function runWorkload(w: Workload, a: Args): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'sync-scale') {
+    const { runSyncScaleBench } = await import('./sync-scale');
+    await runSyncScaleBench(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'sync') {
     const file = fileURLToPath(new URL('./sync.ts', import.meta.url));
     if (!existsSync(file)) {

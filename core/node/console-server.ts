@@ -195,6 +195,8 @@ function buildMetrics(node: ClusterNode): Registry {
   g('clusterdesk_raft_is_leader', '1 when this node is the Raft leader.', () => (node.kv.status().role === 'leader' ? 1 : 0));
   g('clusterdesk_request_queue_depth', 'Requests waiting in the bounded queue.', () => node.compute.queue.depth);
   g('clusterdesk_requests_in_flight', 'Requests running on this node.', () => node.compute.running);
+  g('clusterdesk_sync_indexed_files', 'Live files in the replicated index, as this node has seen it.', () => node.sync.indexedFiles());
+  g('clusterdesk_sync_scans_completed', 'Full folder scans finished since start (startup scan and periodic rescans).', () => node.sync.scansCompleted);
   g('clusterdesk_sync_backlog_files', 'Files waiting to be downloaded or committed.', () => node.sync.backlog());
   return registry;
 }

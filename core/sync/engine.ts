@@ -251,6 +251,7 @@ export class SyncEngine {
       this.rescanTimer = setInterval(() => void this.rescan(), this.rescanIntervalMs);
       this.rescanTimer.unref?.();
     }
+    this.scansCompleted++;
     this.log.info({ folder: this.folder, files: local.length, indexed: this.index.size }, 'sync engine started');
   }
 
@@ -297,6 +298,20 @@ export class SyncEngine {
   backlog(): number {
     return new Set([...this.pending, ...this.chains.keys(), ...this.retryTimers.keys()]).size;
   }
+
+  /** Live (not deleted) files in the index this engine has seen (the `clusterdesk_sync_indexed_files` gauge). */
+  indexedFiles(): number {
+    let n = 0;
+    for (const e of this.index.values()) if (!e.record.deleted) n++;
+    return n;
+  }
+
+  /**
+   * Full folder scans finished since this process started (startup and periodic rescans): a scan
+   * has walked the folder and scheduled every path, so once this grows and {@link backlog} is 0
+   * every change made while the app was closed has been committed.
+   */
+  scansCompleted = 0;
 
   /** Per path: the index version this folder holds (a tombstone's version once deleted here), or null when it holds none yet. */
   localVersions(): Record<string, number | null> {
@@ -418,6 +433,7 @@ export class SyncEngine {
     if (!this.running) return;
     const local = await this.scanFolder();
     for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+    this.scansCompleted++;
   }
 
   /**

@@ -189,6 +189,8 @@ describe('console WebSocket and HTTP endpoint', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/clusterdesk_raft_term \d+/);
     expect(metrics).toMatch(/clusterdesk_raft_is_leader [01]/);
+    expect(metrics).toMatch(/clusterdesk_sync_scans_completed [1-9]/); // the startup scan has finished
+    expect(metrics).toMatch(/clusterdesk_sync_indexed_files \d+/);
     const page = await fetch(`${base}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toMatch(/<div id="root"|<html/);

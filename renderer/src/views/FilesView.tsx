@@ -1,8 +1,11 @@
 /**
  * Files: the synchronized folder as committed in the replicated index — versions, replicas per node,
  * locks (click to lock / unlock), rename, delete — and a drop zone covering the view for uploads.
+ * Long lists (from {@link VIRTUALIZE_AT} files; a folder may hold 100,000) are virtualized with
+ * @tanstack/react-virtual: only the rows in view (plus an overscan) are in the DOM.
  */
-import { useRef, useState, type DragEvent } from 'react';
+import { useVirtualizer } from '@tanstack/react-virtual';
+import { useRef, useState, type DragEvent, type Ref, type RefObject } from 'react';
 import type { FileEntry, LockInfo, NodeStatus } from '../../../core/control/api';
 import { MAX_UPLOAD_BYTES } from '../actions';
 import { useActions, useConsole } from '../context';
@@ -40,7 +43,21 @@ function Replicas({ file, nodes }: { file: FileEntry; nodes: NodeStatus[] }) {
   );
 }
 
-function FileRow({ file, nodes, self }: { file: FileEntry; nodes: NodeStatus[]; self: string | null }) {
+/** From this many files on, the table renders only the rows in view. */
+export const VIRTUALIZE_AT = 200;
+/** Estimated row height in px (rows are measured once rendered; a rename form makes one taller). */
+const ROW_PX = 33;
+
+interface RowProps {
+  file: FileEntry;
+  nodes: NodeStatus[];
+  self: string | null;
+  /** Set by the virtual list to measure the row. */
+  rowRef?: Ref<HTMLTableRowElement>;
+  index?: number;
+}
+
+function FileRow({ file, nodes, self, rowRef, index }: RowProps) {
   const actions = useActions();
   const [renaming, setRenaming] = useState(false);
   const [newName, setNewName] = useState(file.path);
@@ -69,7 +86,7 @@ function FileRow({ file, nodes, self }: { file: FileEntry; nodes: NodeStatus[]; 
     });
 
   return (
-    <tr data-testid={`file-row-${file.path}`} className={lock ? 'locked' : undefined}>
+    <tr ref={rowRef} data-index={index} data-testid={`file-row-${file.path}`} className={lock ? 'locked' : undefined}>
       <td className="mono path">
         {renaming ? (
           <form
@@ -223,6 +240,7 @@ export function FilesView() {
   const [dragging, setDragging] = useState(false);
   const depth = useRef(0);
   const input = useRef<HTMLInputElement>(null);
+  const scroller = useRef<HTMLDivElement>(null);
 
   const accept = (list: FileList | null) => {
     if (!list || list.length === 0) return;
@@ -295,6 +313,7 @@ export function FilesView() {
           </ul>
         </section>
       )}
+      <div className="files-scroll" ref={scroller} data-testid="files-scroll">
       <table className="table files-table" data-testid="files-table">
         <thead>
           <tr>
@@ -308,9 +327,11 @@ export function FilesView() {
           </tr>
         </thead>
         <tbody>
-          {files.map((f) => (
-            <FileRow key={f.path} file={f} nodes={nodes} self={self} />
-          ))}
+          {files.length < VIRTUALIZE_AT ? (
+            files.map((f) => <FileRow key={f.path} file={f} nodes={nodes} self={self} />)
+          ) : (
+            <VirtualRows files={files} nodes={nodes} self={self} scroller={scroller} />
+          )}
           {files.length === 0 && (
             <tr>
               <td colSpan={7} className="empty">
@@ -320,9 +341,38 @@ export function FilesView() {
           )}
         </tbody>
       </table>
+      </div>
       {dragging && <div className="drop-overlay">Drop to upload to the cluster</div>}
     </div>
   );
 }
 
 const EMPTY_NODES: NodeStatus[] = [];
+
+/**
+ * The rows in view of a long file list, between two spacer rows that keep the scroll height of
+ * the whole list. Before the scroller is measured (first paint, server rendering) it assumes an
+ * 800 px viewport.
+ */
+function VirtualRows({ files, nodes, self, scroller }: { files: FileEntry[]; nodes: NodeStatus[]; self: string | null; scroller: RefObject<HTMLDivElement | null> }) {
+  const virtualizer = useVirtualizer({
+    count: files.length,
+    getScrollElement: () => scroller.current,
+    estimateSize: () => ROW_PX,
+    overscan: 15,
+    initialRect: { width: 1000, height: 800 },
+    getItemKey: (i) => files[i]!.path,
+  });
+  const items = virtualizer.getVirtualItems();
+  const before = items[0]?.start ?? 0;
+  const after = virtualizer.getTotalSize() - (items[items.length - 1]?.end ?? 0);
+  return (
+    <>
+      {before > 0 && <tr className="spacer" aria-hidden="true" style={{ height: before }} />}
+      {items.map((it) => (
+        <FileRow key={it.key} file={files[it.index]!} nodes={nodes} self={self} index={it.index} rowRef={virtualizer.measureElement} />
+      ))}
+      {after > 0 && <tr className="spacer" aria-hidden="true" data-testid="files-spacer-after" style={{ height: after }} />}
+    </>
+  );
+}

@@ -12,7 +12,7 @@ import { createConsoleStore, type ConsoleStore } from '../stores';
 import { createFakeApi } from '../testing/fakeApi';
 import { file, job, node, status } from '../testing/fixtures';
 import { ComputeView } from './ComputeView';
-import { FilesView } from './FilesView';
+import { FilesView, VIRTUALIZE_AT } from './FilesView';
 import { HealthView } from './HealthView';
 import { TopologyView } from './TopologyView';
 
@@ -62,6 +62,29 @@ describe('views', () => {
     expect(html).toMatch(/data-testid="lock-state-docs\/a.txt"[^>]*>unlocked</);
     expect(html).toMatch(/data-testid="lock-state-b.bin"[^>]*>locked by B since \d\d:\d\d:\d\d</);
     expect(html).toContain('data-testid="break-lock-b.bin"');
+  });
+
+  it('files: a 100,000-file list renders only the rows in view, with spacers for the rest', () => {
+    const store = populated();
+    const n = 100_000;
+    store.getState().setFiles(Array.from({ length: n }, (_, i) => file(`d/f${String(i).padStart(6, '0')}.dat`)));
+    const html = render(FilesView, store);
+    const rows = html.match(/data-testid="file-row-/g)?.length ?? 0;
+    expect(rows).toBeGreaterThan(10); // a screenful
+    expect(rows).toBeLessThan(100); // not the whole list
+    expect(html).toContain('data-testid="file-row-d/f000000.dat"');
+    expect(html).not.toContain('data-testid="file-row-d/f099999.dat"');
+    expect(html).toContain('100000<!-- --> file');
+    const spacer = /data-testid="files-spacer-after" style="height:(\d+)px"/.exec(html);
+    expect(Number(spacer?.[1])).toBeGreaterThan((n - 100) * 30); // keeps the scroll height of the whole list
+  });
+
+  it('files: a short list is rendered whole, without spacers', () => {
+    const store = populated();
+    store.getState().setFiles(Array.from({ length: VIRTUALIZE_AT - 1 }, (_, i) => file(`f${i}`)));
+    const html = render(FilesView, store);
+    expect(html.match(/data-testid="file-row-/g)?.length).toBe(VIRTUALIZE_AT - 1);
+    expect(html).not.toContain('files-spacer-after');
   });
 
   it('compute: form, result, route and jobs', () => {
