@@ -19,6 +19,8 @@
  *   Syncthing: `/rest/db/browse`, its closest call).
  * - `filesViewMs` (ClusterDesk only, unless `--no-browser`): in Debian's Chromium, from opening the
  *   console until the Files view shows its first rows. Syncthing's GUI has no file list.
+ *
+ * `BENCH_NODE_ARGS` adds Node options to the ClusterDesk node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -87,14 +89,24 @@ function run(cmd: string, args: string[], cwd = ROOT): Promise<string> {
   });
 }
 
+/** Polls `fn` every 200 ms; a failed poll (e.g. a refused connection) counts as "not yet", a thrown {@link Fatal} ends the wait. */
 async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (await fn().catch(() => false)) return;
+    if (
+      await fn().catch((err: unknown) => {
+        if (err instanceof Fatal) throw err;
+        return false;
+      })
+    )
+      return;
     await sleep(200);
   }
   throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
 }
+
+/** An error that ends a {@link waitUntil} at once (the process being waited for is gone). */
+class Fatal extends Error {}
 
 // ------------------------------------------------------------------------------ ClusterDesk
 
@@ -117,7 +129,8 @@ async function startNode(dir: string, folder: string): Promise<Node> {
       processes: [{ id: 'A', role: 'leader', team: 'green', host: 'host1', port: base, consolePort: base + 1, neighbors: [] }],
     }),
   );
-  const child = spawn(process.execPath, [CLI, 'node', '--config', config, '--id', 'A', '--data', join(dir, 'A'), '--folder', folder], {
+  const nodeArgs = process.env.BENCH_NODE_ARGS ? process.env.BENCH_NODE_ARGS.split(' ').filter(Boolean) : [];
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'node', '--config', config, '--id', 'A', '--data', join(dir, 'A'), '--folder', folder], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, CLUSTERDESK_LOG_LEVEL: process.env.CLUSTERDESK_LOG_LEVEL ?? 'warn' },
@@ -126,7 +139,7 @@ async function startNode(dir: string, folder: string): Promise<Node> {
   child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   await waitUntil('the node to print its console URL', async () => {
-    if (child.exitCode !== null) throw new Error(`clusterdesk node exited with ${child.exitCode}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new Fatal(`clusterdesk node exited (${child.exitCode ?? child.signalCode}); see ${join(dir, 'A', 'node.log')}`);
     return /console: \S+/.test(out);
   }, 900_000);
   const consoleUrl = /console: (\S+)/.exec(out)![1]!;
@@ -152,7 +165,7 @@ async function metrics(url: string): Promise<Record<string, number>> {
 /** Resolves when the node's scan has finished, nothing is left to commit and `n` files are indexed. */
 async function synced(node: Node, n: number, timeoutMs: number): Promise<void> {
   await waitUntil(`${n} files indexed`, async () => {
-    if (node.child.exitCode !== null) throw new Error('clusterdesk node exited');
+    if (node.child.exitCode !== null || node.child.signalCode !== null) throw new Fatal(`clusterdesk node exited (${node.child.exitCode ?? node.child.signalCode})`);
     const m = await metrics(node.metricsUrl);
     return (m.clusterdesk_sync_scans_completed ?? 0) >= 1 && m.clusterdesk_sync_backlog_files === 0 && m.clusterdesk_sync_indexed_files === n;
   }, timeoutMs);

@@ -79,6 +79,8 @@ export class ClusterNode implements ControlHandler {
   private readonly watchers: Watcher[] = [];
   private pollTimer: NodeJS.Timeout | null = null;
   private filesTimer: NodeJS.Timeout | null = null;
+  /** How long the last pushed file listing took to build (ms); spaces the next one. */
+  private filesEventCostMs = 0;
   private lastLeader: string | null = null;
   private lastStatus: ClusterStatus | null = null;
   private stopped = false;
@@ -449,14 +451,24 @@ export class ClusterNode implements ControlHandler {
     }
   }
 
+  /**
+   * Pushes the file list to the consoles after changes, at most every 300 ms — or, for a big
+   * folder, at most every 5× the time the last listing took, so a 100,000-file scan does not
+   * spend its time listing. Nothing is computed while no console listens (a console that
+   * connects calls `listFiles` itself).
+   */
   private scheduleFiles(): void {
-    if (this.filesTimer || this.stopped) return;
+    if (this.filesTimer || this.stopped || this.listeners.size === 0) return;
     this.filesTimer = setTimeout(() => {
-      this.filesTimer = null;
+      const t0 = performance.now();
       this.listFiles()
-        .then((files) => this.emit({ type: 'files', files }))
-        .catch((err: Error) => this.log.warn({ err: err.message }, 'files event failed'));
-    }, 300);
+        .then((files) => {
+          this.filesEventCostMs = performance.now() - t0;
+          if (this.listeners.size > 0) this.emit({ type: 'files', files });
+        })
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'files event failed'))
+        .finally(() => (this.filesTimer = null));
+    }, Math.max(300, 5 * this.filesEventCostMs));
   }
 
   private activity(entry: ActivityEntry): void {

@@ -248,7 +248,7 @@ export class SyncEngine {
     const local = await this.scanFolder();
     for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
     if (this.rescanIntervalMs > 0) {
-      this.rescanTimer = setInterval(() => void this.rescan(), this.rescanIntervalMs);
+      this.rescanTimer = setInterval(() => this.periodicRescan(), this.rescanIntervalMs);
       this.rescanTimer.unref?.();
     }
     this.scansCompleted++;
@@ -296,7 +296,10 @@ export class SyncEngine {
 
   /** Paths still to commit, download or retry (the console's `syncBacklog`). */
   backlog(): number {
-    return new Set([...this.pending, ...this.chains.keys(), ...this.retryTimers.keys()]).size;
+    // Every pending path also has a chain; only retry timers can add paths (O(retries), not O(files)).
+    let n = this.chains.size;
+    for (const p of this.retryTimers.keys()) if (!this.chains.has(p)) n++;
+    return n;
   }
 
   /** Live (not deleted) files in the index this engine has seen (the `clusterdesk_sync_indexed_files` gauge). */
@@ -312,6 +315,7 @@ export class SyncEngine {
    * every change made while the app was closed has been committed.
    */
   scansCompleted = 0;
+  private rescanning = false;
 
   /** Per path: the index version this folder holds (a tombstone's version once deleted here), or null when it holds none yet. */
   localVersions(): Record<string, number | null> {
@@ -430,10 +434,28 @@ export class SyncEngine {
 
   /** Re-plans every path on disk, in the index or in the sync state (cheap: unchanged files are not re-hashed). */
   async rescan(): Promise<void> {
-    if (!this.running) return;
-    const local = await this.scanFolder();
-    for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
-    this.scansCompleted++;
+    if (!this.running || this.rescanning) return;
+    this.rescanning = true;
+    try {
+      const local = await this.scanFolder();
+      for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+      this.scansCompleted++;
+    } finally {
+      this.rescanning = false;
+    }
+  }
+
+  /**
+   * The periodic rescan: skipped while paths are queued or running (a big first scan of a 100,000-file folder
+   * must not be re-walked every minute; the next period after it drains catches what was missed).
+   */
+  private periodicRescan(): void {
+    // Paths only waiting for a retry (a persistent failure) do not hold the rescan back.
+    if (this.chains.size > 0) {
+      this.log.debug({ queued: this.chains.size }, 'periodic rescan skipped: queued work not drained');
+      return;
+    }
+    void this.rescan();
   }
 
   /**
