@@ -309,7 +309,8 @@ export class ClusterNode implements ControlHandler {
       for (const [n, view] of this.peers) replicas[n] = view.up ? (view.versions[rec.path] ?? null) : null;
       out.push({ ...rec, lock: lockByPath.get(rec.path) ?? null, replicas });
     }
-    return out.sort((a, b) => a.path.localeCompare(b.path));
+    // Code-unit order (as the console sorts): localeCompare costs seconds on 100,000 paths.
+    return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   // ---- status and events ----
