@@ -196,5 +196,7 @@ function buildMetrics(node: ClusterNode): Registry {
   g('clusterdesk_request_queue_depth', 'Requests waiting in the bounded queue.', () => node.compute.queue.depth);
   g('clusterdesk_requests_in_flight', 'Requests running on this node.', () => node.compute.running);
   g('clusterdesk_sync_backlog_files', 'Files waiting to be downloaded or committed.', () => node.sync.backlog());
+  g('clusterdesk_sync_problem_paths', 'Paths this node refuses to sync (invalid names, collisions, symlinks, too long).', () => node.sync.listProblems().length);
+  g('clusterdesk_sync_conflict_copies', 'Conflict copies in the file index.', () => node.sync.listConflicts().length);
   return registry;
 }
