@@ -30,7 +30,7 @@ import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, 
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
 import { Hasher } from './hasher';
 import { ObjectStore } from './object-store';
-import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, MAX_PATH_LENGTH, normalizePath, TEMP_PREFIX } from './paths';
+import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
 import { historyEntryOf, historyKey, historyPrefixOf, HISTORY_KEEP, parseHistoryEntry } from './history';
 import { IGNORE_FILE, IgnoreRules } from './ignores';
 import { DEFAULT_VERSIONING, VersionStore, type VersioningOptions } from './versions';
