@@ -27,9 +27,9 @@ describe('ControlApi input validation', () => {
   it('validates the history, restore, conflict and problem calls (hostile input)', () => {
     expect(parseCall('fileHistory', { path: 'docs/a.txt' }).params).toEqual({ path: 'docs/a.txt' });
     expect(parseCall('restoreVersion', { path: 'a', versionId: '20261124-142500' }).params).toEqual({ path: 'a', versionId: '20261124-142500' });
-    expect(parseCall('restoreVersion', { path: 'a', versionId: '20261124-142500-2' }).params.versionId).toBe('20261124-142500-2');
-    expect(parseCall('restoreVersion', { path: 'a', versionId: 'v12' }).params.versionId).toBe('v12');
-    expect(parseCall('resolveConflict', { path: 'a.sync-conflict-20260101-000000-B.txt', keep: 'copy' }).params.keep).toBe('copy');
+    expect(parseCall<'restoreVersion'>('restoreVersion', { path: 'a', versionId: '20261124-142500-2' }).params.versionId).toBe('20261124-142500-2');
+    expect(parseCall<'restoreVersion'>('restoreVersion', { path: 'a', versionId: 'v12' }).params.versionId).toBe('v12');
+    expect(parseCall<'resolveConflict'>('resolveConflict', { path: 'a.sync-conflict-20260101-000000-B.txt', keep: 'copy' }).params.keep).toBe('copy');
     expect(parseCall('listConflicts', undefined).params).toEqual({});
     expect(parseCall('listProblems', {}).params).toEqual({});
 
