@@ -73,13 +73,16 @@ export function connectStore(store: ConsoleStore, api: ControlApi): () => void {
     if (event.type === 'files') scheduleIssues();
   });
 
-  // Conflicts and refused paths change with the files: reload them (coalesced) after files events.
+  // Conflicts, refused paths and the open History panel change with the files: reload them
+  // (coalesced) after files events.
   let issuesTimer: ReturnType<typeof setTimeout> | null = null;
   const scheduleIssues = (): void => {
     if (issuesTimer) return;
     issuesTimer = setTimeout(() => {
       issuesTimer = null;
       void loadSyncIssues(store, api);
+      const path = store.getState().historyPath;
+      if (path) api.call('fileHistory', { path }).then((h) => store.getState().setHistory(h), () => undefined);
     }, ISSUES_RELOAD_MS);
   };
 

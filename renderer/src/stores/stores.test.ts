@@ -205,6 +205,13 @@ describe('sync issues (conflicts, problems, history)', () => {
       await vi.advanceTimersByTimeAsync(ISSUES_RELOAD_MS + 10);
       expect(store.getState().conflicts).toEqual([]);
       expect(api.calls.filter((c) => c.method === 'listConflicts')).toHaveLength(2); // two events, one reload
+      expect(api.calls.some((c) => c.method === 'fileHistory')).toBe(false); // no panel open
+      // With the History panel open, files events refresh it too (a restore commits after its call returns).
+      api.handle('fileHistory', (p) => ({ path: p.path, history: [], versions: [{ id: '20260101-000000', path: p.path, size: 1, keptAt: 0 }] }));
+      store.getState().openHistory('a.txt');
+      api.emit({ type: 'files', files: [file('a.txt')] });
+      await vi.advanceTimersByTimeAsync(ISSUES_RELOAD_MS + 10);
+      expect(store.getState().history?.versions).toHaveLength(1);
     } finally {
       vi.useRealTimers();
     }
