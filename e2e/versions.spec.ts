@@ -46,10 +46,10 @@ test('History shows who changed a file; a confirmed restore brings the old bytes
   await page.goto(cluster.consoleUrl);
   await expect(page.getByTestId('connection-state')).toHaveText(/open/i);
   await page.getByTestId('nav-files').click();
-  await page.getByTestId('file-input').setInputFiles({ name: 'story.txt', mimeType: 'text/plain', buffer: Buffer.from('first draft\n') });
-  await expect(page.getByTestId('upload-story.txt')).toHaveAttribute('data-phase', 'done');
+  // Edits made in node A's folder (the sync engine commits them, retrying while the cluster is busy).
+  writeFileSync(join(cluster.folder('A'), 'story.txt'), 'first draft\n');
   await waitBytes('F', 'story.txt', 'first draft\n');
-  await page.getByTestId('file-input').setInputFiles({ name: 'story.txt', mimeType: 'text/plain', buffer: Buffer.from('second draft\n') });
+  writeFileSync(join(cluster.folder('A'), 'story.txt'), 'second draft\n');
   await waitBytes('F', 'story.txt', 'second draft\n');
   // F kept the replaced bytes (simple versioning).
   const keptAtF = readdirSync(join(cluster.folder('F'), '.clusterdesk', 'versions')).filter((n) => n.startsWith('story.txt~'));
@@ -84,7 +84,7 @@ test('a conflict copy is listed with its original; "Keep copy" replaces the orig
   test.setTimeout(240_000);
   await page.goto(cluster.consoleUrl);
   await page.getByTestId('nav-files').click();
-  await page.getByTestId('file-input').setInputFiles({ name: 'plan.txt', mimeType: 'text/plain', buffer: Buffer.from('plan from A\n') });
+  writeFileSync(join(cluster.folder('A'), 'plan.txt'), 'plan from A\n');
   await waitBytes('C', 'plan.txt', 'plan from A\n');
   // Node C's edit lost a race: its bytes were kept as a Syncthing-style conflict copy.
   const copy = 'plan.sync-conflict-20261124-142500-C.txt';
@@ -100,4 +100,27 @@ test('a conflict copy is listed with its original; "Keep copy" replaces the orig
   await waitBytes('C', copy, null);
   await expect(page.getByTestId(`conflict-row-${copy}`)).toHaveCount(0);
   await expect(page.getByTestId('conflicts')).toHaveCount(0);
+});
+
+test('the new calls answer hostile input over the real WebSocket with typed errors', async () => {
+  const c = await cluster.client('A');
+  try {
+    const codeOf = (p: Promise<unknown>) => p.then(() => 'resolved', (err: { code?: string }) => err.code);
+    const call = (method: string, params: unknown) => codeOf(c.call(method as 'listProblems', params as Record<string, never>));
+    expect(await call('restoreVersion', { path: 'story.txt', versionId: '../../../etc/passwd' })).toBe('EINVAL');
+    expect(await call('restoreVersion', { path: '../story.txt', versionId: 'v1' })).toBe('EPATH');
+    expect(await call('restoreVersion', { path: 'story.txt', versionId: '20200101-000000' })).toBe('ENOENT');
+    expect(await call('restoreVersion', { path: 'story.txt', versionId: 'v999' })).toBe('ENOENT');
+    expect(await call('fileHistory', { path: 'C:\\Windows\\win.ini' })).toBe('EPATH');
+    expect(await call('fileHistory', { path: 'a', extra: 1 })).toBe('EINVAL');
+    expect(await call('resolveConflict', { path: 'story.txt', keep: 'copy' })).toBe('EINVAL'); // not a conflict copy
+    expect(await call('resolveConflict', { path: 'x.sync-conflict-20260101-000000-B.txt', keep: 'both' })).toBe('EINVAL');
+    expect(await call('resolveConflict', { path: 'x.sync-conflict-20260101-000000-B.txt', keep: 'copy' })).toBe('ENOENT');
+    expect(await call('listProblems', { all: true })).toBe('EINVAL');
+    expect(await call('listConflicts', [])).toBe('EINVAL');
+    // The node is still fine afterwards.
+    expect(Array.isArray(await c.call('listProblems', {}))).toBe(true);
+  } finally {
+    c.close();
+  }
 });
