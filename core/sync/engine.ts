@@ -196,6 +196,8 @@ export class SyncEngine {
   /** Paths refused during the running folder scan (to forget problems that went away). */
   private scanSeen: Set<string> | null = null;
   private ignoreReload: Promise<void> = Promise.resolve();
+  /** Text of `.clusterdeskignore` the rules were loaded from (null: no file; undefined: not loaded yet). */
+  private ignoreText: string | null | undefined = undefined;
   /** Kept versions (Syncthing simple versioning). */
   readonly versions: VersionStore;
 
@@ -675,6 +677,9 @@ export class SyncEngine {
     } finally {
       if (local?.staged) await unlink(local.staged).catch(() => undefined);
     }
+    // Rules follow the file whatever changed it (an applied remote version, a console write, an
+    // edit); watcher events for a file replaced by rename are not reliable (see ensureWatched).
+    if (path === IGNORE_FILE) this.ignoreFileChanged();
   }
 
   private async reconcileWith(path: string, local: LocalFile | null): Promise<void> {
@@ -1210,7 +1215,8 @@ export class SyncEngine {
   }
 
   /** (Re)reads `.clusterdeskignore`; an unreadable file counts as empty (logged). */
-  private async loadIgnores(): Promise<void> {
+  /** @returns true when the rules changed */
+  private async loadIgnores(): Promise<boolean> {
     let text: string | null = null;
     try {
       const abs = this.abs(IGNORE_FILE);
@@ -1218,8 +1224,11 @@ export class SyncEngine {
     } catch (err) {
       if (errCode(err) !== 'ENOENT') this.log.warn({ err: (err as Error).message }, `could not read ${IGNORE_FILE}; using the built-in ignores only`);
     }
+    if (text === this.ignoreText && this.ignoreText !== undefined) return false;
+    this.ignoreText = text;
     const patterns = this.ignoreRules.load(text);
     this.log.info({ patterns }, `loaded ${IGNORE_FILE}`);
+    return true;
   }
 
   /** Maps an on-disk relative path to its index key; invalid names are refused (logged once). */
@@ -1271,7 +1280,7 @@ export class SyncEngine {
   private ignoreFileChanged(): void {
     this.ignoreReload = this.ignoreReload
       .then(() => this.loadIgnores())
-      .then(() => this.rescan())
+      .then((changed) => (changed ? this.rescan() : undefined))
       .catch((err: unknown) => this.log.error({ err: (err as Error).message }, `could not reload ${IGNORE_FILE}`));
   }
 

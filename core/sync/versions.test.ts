@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -274,13 +274,21 @@ describe('VersionStore retention', () => {
       await mkdir(join(folder, 'sub'), { recursive: true });
       const file = join(folder, 'sub', 'f.txt');
       const t0 = Date.UTC(2026, 10, 1, 12, 0, 0);
+      // As the engine does: keep the old bytes, then rename the new ones over the file.
+      const replace = async (text: string): Promise<void> => {
+        await writeFile(file + '.new', text);
+        await rename(file + '.new', file);
+      };
+      await writeFile(file, 'bytes 0');
       for (let i = 0; i < 4; i++) {
-        await writeFile(file, `bytes ${i}`);
         await store.keep('sub/f.txt', file, new Date(t0 + i * 1000));
+        await replace(`bytes ${i + 1}`);
       }
       const list = await store.list('sub/f.txt');
       expect(list.map((v) => v.id)).toEqual(['20261101-120003', '20261101-120002']);
       expect(await readFile(await store.fileOfVersion('sub/f.txt', list[0]!.id), 'utf8')).toBe('bytes 3');
+      expect(await readFile(await store.fileOfVersion('sub/f.txt', list[1]!.id), 'utf8')).toBe('bytes 2');
+      expect(await readFile(file, 'utf8')).toBe('bytes 4');
       // Two versions in one second get distinct ids.
       await writeFile(file, 'same second');
       const v = await store.keep('sub/f.txt', file, new Date(t0 + 3000));

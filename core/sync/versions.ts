@@ -10,7 +10,7 @@
  * at most `keep` versions per file, none older than `maxAgeDays` (Syncthing's `keep` and
  * `cleanoutDays`).
  */
-import { copyFile, lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, link, lstat, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
@@ -78,7 +78,8 @@ export class VersionStore {
   }
 
   /**
-   * Copies the current bytes of `path` (at `absFile`) into the versions folder, then applies the
+   * Keeps the current bytes of `path` (at `absFile`) in the versions folder (a hard link, or a
+   * copy where links are not supported), then applies the
    * retention policy to `path`'s versions. Returns the kept version, or null when versioning is
    * off or the file does not exist.
    */
@@ -91,7 +92,9 @@ export class VersionStore {
     const stamp = versionStamp(now);
     let id = stamp;
     for (let i = 1; await stat(`${base}~${id}`).catch(() => null); i++) id = `${stamp}-${i}`;
-    await copyFile(absFile, `${base}~${id}`);
+    // A hard link costs no copy: the caller then renames the new bytes over `absFile` (or deletes
+    // it), leaving the old inode to the version. Filesystems without hard links get a copy.
+    await link(absFile, `${base}~${id}`).catch(() => copyFile(absFile, `${base}~${id}`));
     this.log.info({ path, version: id }, 'kept the old version before replacing it');
     await this.prune(path, now.getTime());
     return { id, path, size: st.size, keptAt: parseVersionId(id) ?? now.getTime() };
