@@ -133,11 +133,24 @@ export interface KeptVersion {
   keptAt: number;
 }
 
-/** Result of `fileHistory`: the committed changes (newest first) and the versions this node kept. */
+/** A lock taken, released or broken on a file (kept per file, the last 10). */
+export interface LockEvent {
+  /** Milliseconds since the Unix epoch (the acting node's clock). */
+  at: number;
+  action: 'lock' | 'unlock' | 'break';
+  mode: 'exclusive' | 'shared';
+  /** Node that acted. */
+  node: string;
+  host: string;
+  user: string;
+}
+
+/** Result of `fileHistory`: the committed changes (newest first), the versions this node kept, recent lock events (newest first). */
 export interface FileHistory {
   path: string;
   history: HistoryEntry[];
   versions: KeptVersion[];
+  locks: LockEvent[];
 }
 
 /** A conflict copy (Syncthing `.sync-conflict-…`) with the file it conflicts with. */

@@ -35,7 +35,7 @@ import { historyEntryOf, historyKey, historyPrefixOf, HISTORY_KEEP, parseHistory
 import { IGNORE_FILE, IgnoreRules } from './ignores';
 import { DEFAULT_VERSIONING, VersionStore, type VersioningOptions } from './versions';
 import { planPath } from './planner';
-import { LOCK_PREFIX, parseLock } from '../locks/lock-manager';
+import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
@@ -408,7 +408,8 @@ export class SyncEngine {
 
   /**
    * A file's committed changes (newest first; at most {@link HISTORY_KEEP}, from the KV history
-   * written with each commit) and the old versions this node kept.
+   * written with each commit), the old versions this node kept, and its recent lock events
+   * (newest first, written by the lock manager).
    * @throws PathError for an invalid path
    */
   async fileHistory(path: string): Promise<FileHistory> {
@@ -418,7 +419,8 @@ export class SyncEngine {
       .map((kv) => parseHistoryEntry(kv))
       .filter((e): e is NonNullable<typeof e> => !!e && e.path === p)
       .sort((a, b) => b.version - a.version);
-    return { path: p, history, versions: await this.versions.list(p) };
+    const locks = parseLockEvents((await this.opts.kv.range(LOCK_HISTORY_PREFIX + p)).kvs[0]).reverse();
+    return { path: p, history, versions: await this.versions.list(p), locks };
   }
 
   /**

@@ -6,6 +6,7 @@ import { LockConflictError, NotFoundError, PathError, ValidationError } from '..
 import type { LockInfo } from '../control/api';
 import { FILES_PREFIX, LOCKS_PREFIX, type IndexRecord } from './engine';
 import { HISTORY_KEEP, HISTORY_PREFIX } from './history';
+import { LOCK_HISTORY_KEEP, LOCK_HISTORY_PREFIX, LockManager } from '../locks/lock-manager';
 import { conflictCopyName } from './paths';
 import { SyncTestCluster, waitFor } from './testing/cluster';
 import { parseVersionId, VersionStore, versionStamp } from './versions';
@@ -184,6 +185,39 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
     const h = await A.engine.fileHistory('busy.txt');
     expect(h.history[0]?.version).toBe(n);
     expect(h.history.at(-1)?.version).toBe(n - HISTORY_KEEP + 1);
+  });
+
+  it('records lock, unlock and break events (bounded) and shows them in the file history', async () => {
+    const A = c.node('A');
+    await writeFile(join(A.folder, 'l.txt'), 'x');
+    await waitFor('l.txt committed', async () => (await record(c, 'l.txt')) !== null);
+    const locks = new LockManager(c.kv);
+    const a = { node: 'A', host: 'host-A', user: 'ann' };
+    const b = { node: 'B', host: 'host-B', user: 'bob' };
+    await locks.lock('l.txt', 'exclusive', a, 1000);
+    await expect(locks.lock('l.txt', 'exclusive', b, 1001)).rejects.toBeInstanceOf(LockConflictError); // refused: no event
+    await locks.unlock('l.txt', b, true, 1002); // B breaks A's lock
+    await locks.lock('l.txt', 'shared', b, 1003);
+    await locks.unlock('l.txt', b, false, 1004);
+    const h = await A.engine.fileHistory('l.txt');
+    expect(h.locks.map((e) => [e.at, e.action, e.mode, e.node, e.user])).toEqual([
+      [1004, 'unlock', 'shared', 'B', 'bob'],
+      [1003, 'lock', 'shared', 'B', 'bob'],
+      [1002, 'break', 'exclusive', 'B', 'bob'],
+      [1000, 'lock', 'exclusive', 'A', 'ann'],
+    ]);
+    for (let i = 0; i < LOCK_HISTORY_KEEP; i++) {
+      await locks.lock('l.txt', 'exclusive', a, 2000 + 2 * i);
+      await locks.unlock('l.txt', a, false, 2001 + 2 * i);
+    }
+    const bounded = await locks.history('l.txt');
+    expect(bounded).toHaveLength(LOCK_HISTORY_KEEP);
+    expect(bounded.at(-1)?.at).toBe(2001 + 2 * (LOCK_HISTORY_KEEP - 1));
+    // A malformed stored list reads as empty and is replaced by the next event.
+    await c.kv.put(LOCK_HISTORY_PREFIX + 'l.txt', '{"not":"a list"}');
+    expect(await locks.history('l.txt')).toEqual([]);
+    await locks.lock('l.txt', 'exclusive', a, 5000);
+    expect((await locks.history('l.txt')).map((e) => e.at)).toEqual([5000]);
   });
 
   it('restore respects another node’s lock', async () => {

@@ -77,7 +77,7 @@ describe('actions', () => {
     const api = createFakeApi();
     const entry = { path: 'a.txt', version: 1, sha256: 'a'.repeat(64), size: 3, deleted: false, modifiedBy: 'B', host: 'host2', modifiedAt: 1, committedAt: 2 };
     let restored = false;
-    api.handle('fileHistory', (p) => ({ path: p.path, history: restored ? [{ ...entry, version: 2, modifiedBy: 'A' }, entry] : [entry], versions: [] }));
+    api.handle('fileHistory', (p) => ({ path: p.path, history: restored ? [{ ...entry, version: 2, modifiedBy: 'A' }, entry] : [entry], versions: [], locks: [] }));
     api.handle('restoreVersion', (p) => {
       restored = true;
       return { path: p.path, size: 3, sha256: 'b'.repeat(64) };

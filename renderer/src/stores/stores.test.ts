@@ -207,7 +207,7 @@ describe('sync issues (conflicts, problems, history)', () => {
       expect(api.calls.filter((c) => c.method === 'listConflicts')).toHaveLength(2); // two events, one reload
       expect(api.calls.some((c) => c.method === 'fileHistory')).toBe(false); // no panel open
       // With the History panel open, files events refresh it too (a restore commits after its call returns).
-      api.handle('fileHistory', (p) => ({ path: p.path, history: [], versions: [{ id: '20260101-000000', path: p.path, size: 1, keptAt: 0 }] }));
+      api.handle('fileHistory', (p) => ({ path: p.path, history: [], versions: [{ id: '20260101-000000', path: p.path, size: 1, keptAt: 0 }], locks: [] }));
       store.getState().openHistory('a.txt');
       api.emit({ type: 'files', files: [file('a.txt')] });
       await vi.advanceTimersByTimeAsync(ISSUES_RELOAD_MS + 10);
@@ -229,9 +229,9 @@ describe('sync issues (conflicts, problems, history)', () => {
     const store = createConsoleStore();
     store.getState().openHistory('a.txt');
     store.getState().openHistory('b.txt');
-    store.getState().setHistory({ path: 'a.txt', history: [], versions: [] });
+    store.getState().setHistory({ path: 'a.txt', history: [], versions: [], locks: [] });
     expect(store.getState().history).toBeNull();
-    store.getState().setHistory({ path: 'b.txt', history: [], versions: [] });
+    store.getState().setHistory({ path: 'b.txt', history: [], versions: [], locks: [] });
     expect(store.getState().history?.path).toBe('b.txt');
     store.getState().closeHistory();
     expect(store.getState().historyPath).toBeNull();

@@ -320,6 +320,23 @@ export function HistoryPanel() {
               )}
             </tbody>
           </table>
+          {history.locks.length > 0 && (
+            <>
+              <h4>Lock events</h4>
+              <ul className="lock-events" data-testid="lock-events">
+                {history.locks.map((e, i) => (
+                  <li key={`${e.at}-${i}`} data-testid={`lock-event-${i}`} data-action={e.action}>
+                    <span className="muted">{formatDateTime(e.at)}</span> <span className="mono">{e.node}</span>
+                    <span className="muted">
+                      {' '}
+                      ({e.user}@{e.host})
+                    </span>{' '}
+                    {e.action === 'lock' ? `locked (${e.mode})` : e.action === 'unlock' ? 'unlocked' : 'broke the lock'}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
           <h4>Versions kept on this node</h4>
           {history.versions.length === 0 ? (
             <p className="muted" data-testid="kept-empty">

@@ -85,7 +85,7 @@ describe('views', () => {
     const s = store.getState();
     s.openHistory('docs/a.txt');
     const h = (version: number, extra = {}) => ({ path: 'docs/a.txt', version, sha256: 'c'.repeat(64), size: 10, deleted: false, modifiedBy: 'B', host: 'host2', modifiedAt: 0, committedAt: 0, ...extra });
-    s.setHistory({ path: 'docs/a.txt', history: [h(2, { modifiedBy: 'A', host: 'host1' }), h(1)], versions: [{ id: '20261124-142500', path: 'docs/a.txt', size: 9, keptAt: 0 }] });
+    s.setHistory({ path: 'docs/a.txt', history: [h(2, { modifiedBy: 'A', host: 'host1' }), h(1)], versions: [{ id: '20261124-142500', path: 'docs/a.txt', size: 9, keptAt: 0 }], locks: [{ at: 0, action: 'break', mode: 'exclusive', node: 'C', host: 'host2', user: 'bob' }] });
     s.setConflicts([{ copy: 'docs/a.sync-conflict-20261124-142500-B.txt', original: 'docs/a.txt', originalExists: true, copyBy: 'B', copyModifiedAt: 0, copySize: 4 }]);
     s.setProblems([{ path: 'bad:name.txt', kind: 'invalid-name', reason: 'character ":" is not allowed on Windows', source: 'local', since: 0 }]);
     const html = render(FilesView, store);
@@ -99,6 +99,8 @@ describe('views', () => {
     expect(html).toContain('data-testid="conflict-keep-original-docs/a.sync-conflict-20261124-142500-B.txt"');
     expect(html).toMatch(/data-testid="problem-row-bad:name.txt" data-kind="invalid-name"/);
     expect(html).toContain('is not allowed on Windows');
+    expect(html).toMatch(/data-testid="lock-event-0" data-action="break"/);
+    expect(html).toContain('broke the lock');
   });
 
   it('files: no issue sections and no history panel when there is nothing to show', () => {
