@@ -77,6 +77,12 @@ test('History shows who changed a file; a confirmed restore brings the old bytes
   await expect(panel.getByTestId('history-row-3')).toBeVisible();
   await expect(panel.getByTestId('history-row-3')).toContainText('current');
   await expect(page.getByTestId('file-row-story.txt')).toContainText('3');
+  // Lock events appear in the open panel too.
+  await page.getByTestId('lock-story.txt').click();
+  await expect(panel.getByTestId('lock-event-0')).toHaveAttribute('data-action', 'lock');
+  await expect(panel.getByTestId('lock-event-0')).toContainText('A');
+  await page.getByTestId('lock-story.txt').click();
+  await expect(panel.getByTestId('lock-event-0')).toHaveAttribute('data-action', 'unlock');
   await page.screenshot({ path: 'test-results/history.png', fullPage: true });
 });
 
