@@ -293,6 +293,13 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
     expect(byPath.get('bad:name.txt')?.reason).toMatch(/not allowed on Windows/);
     expect(byPath.get('README.md')).toMatchObject({ kind: 'case-collision' });
     expect(byPath.get(`${deep}/f.txt`)).toMatchObject({ kind: 'too-long' });
+    if (process.platform !== 'darwin') {
+      // A decomposed (NFD) name is another file than its NFC spelling here: refused, not synced under the NFC key.
+      await writeFile(join(A.folder, 'cafe\u0301.txt'), 'nfd');
+      await A.engine.rescan();
+      await waitFor('NFD name refused', () => A.engine.listProblems().some((p) => p.kind === 'nfc'));
+      expect(await record(c, 'caf\u00e9.txt')).toBeNull();
+    }
     // Fixed on disk: the problem goes away at the next scan.
     await rm(join(A.folder, 'bad:name.txt'));
     await A.engine.rescan();
