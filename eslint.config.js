@@ -39,6 +39,8 @@ export default tseslint.config(
       'core/sync/paths.ts',
       'core/sync/planner.ts',
       'core/sync/index-record.ts',
+      'core/sync/history.ts',
+      'core/sync/ignores.ts',
       'core/sim/**/*.ts',
     ],
     ignores: ['**/*.test.ts', 'core/raft/wal.ts', 'core/raft/testing/**'],

@@ -80,4 +80,15 @@ describe('cluster config', () => {
     writeFileSync(join(dir, 'big.json'), ' '.repeat((1 << 20) + 1));
     expect(() => loadClusterConfig(join(dir, 'big.json'))).toThrow(/limit is 1048576/);
   });
+
+  it('defaults and validates the sync versioning options', () => {
+    expect(loadClusterConfig(DEMO_CONFIG).config.sync).toEqual({ versioning: { keep: 5, maxAgeDays: 30 } });
+    const custom = { ...base(), sync: { versioning: { keep: 10 } } };
+    expect(parseClusterConfig(custom).config.sync.versioning).toEqual({ keep: 10, maxAgeDays: 30 });
+    expect(problems({ ...base(), sync: { versioning: { keep: -1 } } })).toMatch(/sync\.versioning\.keep/);
+    expect(problems({ ...base(), sync: { versioning: { keep: 2.5 } } })).toMatch(/sync\.versioning\.keep/);
+    expect(problems({ ...base(), sync: { versioning: { maxAgeDays: '30' } } })).toMatch(/sync\.versioning\.maxAgeDays/);
+    expect(problems({ ...base(), sync: { versioning: { keep: 1, trash: true } } })).toMatch(/trash/);
+    expect(problems({ ...base(), sync: { staggered: {} } })).toMatch(/staggered/);
+  });
 });

@@ -41,6 +41,25 @@ export const processSchema = z.strictObject({
   neighbors: z.array(idSchema).default([]),
 });
 
+/**
+ * Folder sync options (optional; every field has a default). `versioning` is the retention of
+ * versions kept before a remote change replaces or deletes a file (Syncthing "simple
+ * versioning": `keep` versions per file, `maxAgeDays` like its `cleanoutDays`; 0 = no age limit).
+ */
+export const syncSchema = z.strictObject({
+  versioning: z
+    .strictObject({
+      /** Versions kept per file; 0 turns versioning off. Default 5. */
+      keep: z.number().int().min(0).max(1000).default(5),
+      /** Kept versions older than this are removed; 0 = never. Default 30. */
+      maxAgeDays: z.number().int().min(0).max(36_500).default(30),
+    })
+    .default({ keep: 5, maxAgeDays: 30 }),
+});
+
+/** Folder sync options with defaults applied. */
+export type SyncConfig = z.infer<typeof syncSchema>;
+
 export const clusterSchema = z.strictObject({
   $comment: z.string().optional(),
   /** Cluster name; also the Raft cluster id written into every WAL. */
@@ -48,6 +67,7 @@ export const clusterSchema = z.strictObject({
   /** Host name → network address the host's nodes listen on and are reached at. */
   hosts: z.record(idSchema, z.strictObject({ address: z.string().min(1).max(253) })),
   processes: z.array(processSchema).min(1).max(64),
+  sync: syncSchema.default({ versioning: { keep: 5, maxAgeDays: 30 } }),
 });
 
 export type ProcessConfig = z.infer<typeof processSchema> & { consolePort: number; team: string | null };
@@ -55,6 +75,7 @@ export interface ClusterConfig {
   name: string;
   hosts: Record<string, { address: string }>;
   processes: ProcessConfig[];
+  sync: SyncConfig;
 }
 
 /** Derived view of a config: voters, learners, teams and undirected links. */
@@ -147,7 +168,7 @@ export function parseClusterConfig(input: unknown, source = 'config'): Topology 
   }
   if (problems.length) throw new ConfigError(`${source} is invalid:\n  ${problems.join('\n  ')}`, { detail: { issues: problems } });
   return {
-    config: { name: raw.name, hosts: raw.hosts, processes },
+    config: { name: raw.name, hosts: raw.hosts, processes, sync: raw.sync },
     byId,
     voters: processes.filter((p) => p.role !== 'worker').map((p) => p.id),
     learners: processes.filter((p) => p.role === 'worker').map((p) => p.id),

@@ -102,6 +102,86 @@ export interface FileEntry {
   replicas: Record<string, number | null>;
 }
 
+/** One committed change of a file (from the KV history, `core/sync/history.ts`). */
+export interface HistoryEntry {
+  path: string;
+  /** Index version this change created. */
+  version: number;
+  sha256: string;
+  size: number;
+  deleted: boolean;
+  /** Node that committed the change. */
+  modifiedBy: string;
+  /** Host of that node. */
+  host: string;
+  /** File mtime at commit (ms since the Unix epoch; the delete time for a tombstone). */
+  modifiedAt: number;
+  /** When the commit was made (ms since the Unix epoch, committing node's clock). */
+  committedAt: number;
+}
+
+/**
+ * Old bytes of a file kept on this node before a remote change replaced or deleted them
+ * (Syncthing "simple versioning": `.clusterdesk/versions/<path>~<YYYYMMDD-HHMMSS>`).
+ */
+export interface KeptVersion {
+  /** `YYYYMMDD-HHMMSS` (UTC), with `-N` appended when several were kept in one second. */
+  id: string;
+  path: string;
+  size: number;
+  /** When it was kept (ms since the Unix epoch). */
+  keptAt: number;
+}
+
+/** A lock taken, released or broken on a file (kept per file, the last 10). */
+export interface LockEvent {
+  /** Milliseconds since the Unix epoch (the acting node's clock). */
+  at: number;
+  action: 'lock' | 'unlock' | 'break';
+  mode: 'exclusive' | 'shared';
+  /** Node that acted. */
+  node: string;
+  host: string;
+  user: string;
+}
+
+/** Result of `fileHistory`: the committed changes (newest first), the versions this node kept, recent lock events (newest first). */
+export interface FileHistory {
+  path: string;
+  history: HistoryEntry[];
+  versions: KeptVersion[];
+  locks: LockEvent[];
+}
+
+/** A conflict copy (Syncthing `.sync-conflict-…`) with the file it conflicts with. */
+export interface ConflictEntry {
+  /** Path of the conflict copy. */
+  copy: string;
+  /** Path of the original file. */
+  original: string;
+  /** False when the original has been deleted meanwhile. */
+  originalExists: boolean;
+  /** Node whose bytes the copy holds. */
+  copyBy: string;
+  /** Copy's mtime (ms since the Unix epoch). */
+  copyModifiedAt: number;
+  copySize: number;
+}
+
+/** Why a path is not synced on this node. */
+export type SyncProblemKind = 'invalid-name' | 'too-long' | 'case-collision' | 'nfc' | 'symlink';
+
+/** A path this node refuses to sync, with the reason (shown in the console's Problems section). */
+export interface SyncProblem {
+  path: string;
+  kind: SyncProblemKind;
+  reason: string;
+  /** Where the path came from: this node's folder or the replicated index. */
+  source: 'local' | 'remote';
+  /** First refused (ms since the Unix epoch). */
+  since: number;
+}
+
 export type ComputeOp = 'add' | 'sort';
 
 /** Result of a synchronous, routed request. */
@@ -157,6 +237,23 @@ export interface ControlCommands {
   submit: { params: { op: ComputeOp; values: number[]; team?: string }; result: JobInfo };
   listJobs: { params: Record<string, never>; result: JobInfo[] };
   activity: { params: Record<string, never>; result: ActivityEntry[] };
+  /** A file's committed changes (newest first, at most 20) and the old versions this node kept. */
+  fileHistory: { params: { path: string }; result: FileHistory };
+  /**
+   * Restores a kept version (`versionId` from `fileHistory().versions`) or, as `v<N>`, committed
+   * version N when this node still stores its content, as a new local change (committed normally).
+   * Errors: ELOCKED (locked by another node), ENOENT (no such version), EPATH, EINVAL.
+   */
+  restoreVersion: { params: { path: string; versionId: string }; result: { path: string; size: number; sha256: string } };
+  /** Conflict copies in the index with their originals. */
+  listConflicts: { params: Record<string, never>; result: ConflictEntry[] };
+  /**
+   * Settles a conflict: `keep: 'copy'` replaces the original with the copy's bytes, `'original'`
+   * discards the copy; either way the copy is deleted. `path` is the conflict copy's path.
+   */
+  resolveConflict: { params: { path: string; keep: 'original' | 'copy' }; result: { original: string; kept: 'original' | 'copy' } };
+  /** Paths this node refuses to sync (invalid or Windows-illegal names, case/NFC collisions, symlinks, too long). */
+  listProblems: { params: Record<string, never>; result: SyncProblem[] };
 }
 
 export type ControlMethod = keyof ControlCommands;
@@ -199,4 +296,9 @@ export const CONTROL_METHODS: readonly ControlMethod[] = [
   'submit',
   'listJobs',
   'activity',
+  'fileHistory',
+  'restoreVersion',
+  'listConflicts',
+  'resolveConflict',
+  'listProblems',
 ] as const;

@@ -15,6 +15,8 @@ export const MAX_UPLOAD_BYTES = 64 << 20;
 export const MAX_FRAME_BYTES = Math.ceil((MAX_UPLOAD_BYTES * 4) / 3) + 64 * 1024;
 
 const path = z.string().min(1).max(1024);
+/** A kept version's id (`YYYYMMDD-HHMMSS`, `-N` when several in one second) or a committed version `v<N>`. */
+export const VERSION_ID = /^(\d{8}-\d{6}(-\d{1,4})?|v[1-9]\d{0,14})$/;
 const op = z.enum(['add', 'sort']);
 const values = z.array(z.number().finite()).max(100_000);
 const team = z.string().min(1).max(64).optional();
@@ -37,6 +39,11 @@ const schemas: { [M in ControlMethod]: z.ZodType<ParamsOf<M>> } = {
   deleteFile: z.strictObject({ path }),
   renameFile: z.strictObject({ from: path, to: path }),
   request: z.strictObject({ op, values, team }),
+  fileHistory: z.strictObject({ path }),
+  restoreVersion: z.strictObject({ path, versionId: z.string().regex(VERSION_ID, 'versionId must be YYYYMMDD-HHMMSS[-N] (a kept version) or v<N> (a committed version)') }),
+  listConflicts: empty as z.ZodType<ParamsOf<'listConflicts'>>,
+  resolveConflict: z.strictObject({ path, keep: z.enum(['original', 'copy']) }),
+  listProblems: empty as z.ZodType<ParamsOf<'listProblems'>>,
   submit: z.strictObject({ op, values, team }),
 };
 

@@ -15,11 +15,33 @@
  * store's UnavailableError when there is no quorum.
  */
 import { LockConflictError, NotFoundError, ValidationError } from '../common/errors';
-import type { LockInfo } from '../control/api';
+import type { LockEvent, LockInfo } from '../control/api';
 import type { KeyValue, ReplicatedKV } from '../kv/types';
 import { FILES_PREFIX, parseIndexRecord } from '../sync/index-record';
 
 export const LOCK_PREFIX = 'locks/';
+/**
+ * KV prefix of each file's recent lock events: `lockhistory/<path>` → JSON {@link LockEvent}[]
+ * (oldest first), rewritten in the same guarded `txn` as the lock change it records.
+ */
+export const LOCK_HISTORY_PREFIX = 'lockhistory/';
+/** Lock events kept per path (older ones drop off). */
+export const LOCK_HISTORY_KEEP = 10;
+
+/** Parses a stored lock-event list; [] for anything malformed. */
+export function parseLockEvents(kv: Pick<KeyValue, 'value'> | undefined): LockEvent[] {
+  if (!kv) return [];
+  try {
+    const v = JSON.parse(kv.value) as unknown;
+    if (!Array.isArray(v)) return [];
+    return v.filter(
+      (e): e is LockEvent =>
+        !!e && typeof e === 'object' && typeof (e as LockEvent).at === 'number' && typeof (e as LockEvent).node === 'string' && ['lock', 'unlock', 'break'].includes((e as LockEvent).action),
+    );
+  } catch {
+    return [];
+  }
+}
 
 export interface LockRequester {
   node: string;
@@ -72,6 +94,7 @@ export class LockManager {
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = await this.kv.range(key);
       const kv = cur.kvs[0];
+      const hist = (await this.kv.range(LOCK_HISTORY_PREFIX + path)).kvs[0];
       const held = kv ? parseLock(kv) : null;
       let next: LockInfo;
       if (!held || !kv) {
@@ -85,9 +108,13 @@ export class LockManager {
           detail: { lock: held },
         });
       }
+      const event: LockEvent = { at: now, action: 'lock', mode, node: who.node, host: who.host, user: who.user };
       const res = await this.kv.txn({
-        compare: [{ key, target: 'modRevision', result: '=', value: kv ? kv.modRevision : 0 }],
-        success: [{ type: 'put', key, value: JSON.stringify(next) }],
+        compare: [
+          { key, target: 'modRevision', result: '=', value: kv ? kv.modRevision : 0 },
+          { key: LOCK_HISTORY_PREFIX + path, target: 'modRevision', result: '=', value: hist ? hist.modRevision : 0 },
+        ],
+        success: [{ type: 'put', key, value: JSON.stringify(next) }, this.historyPut(path, hist, event)],
         failure: [],
       });
       // The fencing token is the revision that granted the lock (the key's modRevision).
@@ -101,27 +128,43 @@ export class LockManager {
    * @returns released=false when there was no lock.
    * @throws LockConflictError when the lock is held by others and `force` is not set.
    */
-  async unlock(path: string, who: LockRequester, force = false): Promise<{ released: boolean; previous: LockInfo | null }> {
+  async unlock(path: string, who: LockRequester, force = false, now = Date.now()): Promise<{ released: boolean; previous: LockInfo | null }> {
     const key = LOCK_PREFIX + path;
     for (let attempt = 0; attempt < 5; attempt++) {
       const cur = await this.kv.range(key);
       const kv = cur.kvs[0];
       if (!kv) return { released: false, previous: null };
+      const hist = (await this.kv.range(LOCK_HISTORY_PREFIX + path)).kvs[0];
       const held = parseLock(kv);
       if (held && !held.holders.includes(who.node) && !force) {
         throw new LockConflictError(`"${path}" is locked by ${held.holders.join(', ')}, not by ${who.node}; use force to break it`, { detail: { lock: held } });
       }
       const remaining = held && !force ? held.holders.filter((h) => h !== who.node) : [];
+      const broke = force && !!held && !held.holders.includes(who.node);
+      const event: LockEvent = { at: now, action: broke ? 'break' : 'unlock', mode: held?.mode ?? 'exclusive', node: who.node, host: who.host, user: who.user };
       const res = await this.kv.txn({
-        compare: [{ key, target: 'modRevision', result: '=', value: kv.modRevision }],
-        success:
-          remaining.length === 0 || !held
-            ? [{ type: 'deleteRange', key }]
-            : [{ type: 'put', key, value: JSON.stringify({ ...held, holders: remaining }) }],
+        compare: [
+          { key, target: 'modRevision', result: '=', value: kv.modRevision },
+          { key: LOCK_HISTORY_PREFIX + path, target: 'modRevision', result: '=', value: hist ? hist.modRevision : 0 },
+        ],
+        success: [
+          remaining.length === 0 || !held ? { type: 'deleteRange', key } : { type: 'put', key, value: JSON.stringify({ ...held, holders: remaining }) },
+          this.historyPut(path, hist, event),
+        ],
         failure: [],
       });
       if (res.succeeded) return { released: true, previous: held };
     }
     throw new LockConflictError(`"${path}": lock changed 5 times while releasing; try again`);
+  }
+
+  /** Recent lock events of `path`, oldest first (at most {@link LOCK_HISTORY_KEEP}). */
+  async history(path: string): Promise<LockEvent[]> {
+    return parseLockEvents((await this.kv.range(LOCK_HISTORY_PREFIX + path)).kvs[0]);
+  }
+
+  private historyPut(path: string, hist: KeyValue | undefined, event: LockEvent): { type: 'put'; key: string; value: string } {
+    const events = [...parseLockEvents(hist), event].slice(-LOCK_HISTORY_KEEP);
+    return { type: 'put', key: LOCK_HISTORY_PREFIX + path, value: JSON.stringify(events) };
   }
 }

@@ -198,5 +198,7 @@ function buildMetrics(node: ClusterNode): Registry {
   g('clusterdesk_sync_indexed_files', 'Live files in the replicated index, as this node has seen it.', () => node.sync.indexedFiles());
   g('clusterdesk_sync_scans_completed', 'Full folder scans finished since start (startup scan and periodic rescans).', () => node.sync.scansCompleted);
   g('clusterdesk_sync_backlog_files', 'Files waiting to be downloaded or committed.', () => node.sync.backlog());
+  g('clusterdesk_sync_problem_paths', 'Paths this node refuses to sync (invalid names, collisions, symlinks, too long).', () => node.sync.listProblems().length);
+  g('clusterdesk_sync_conflict_copies', 'Conflict copies in the file index.', () => node.sync.listConflicts().length);
   return registry;
 }

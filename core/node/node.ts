@@ -133,6 +133,7 @@ export class ClusterNode implements ControlHandler {
       fetcher: new GrpcBlobFetcher(this.clients, id, this.log.child({ mod: 'fetch' })),
       logger: this.log.child({ mod: 'sync' }),
       onActivity: (e: ActivityEntry) => this.activity(e),
+      versioning: topology.config.sync.versioning,
     });
     this.compute = new ComputeService(id, topology, this.clients, defaultTasks(), () => this.kv.status().leaderId, (n) => this.isUp(n), this.log.child({ mod: 'compute' }));
     this.dispatcher = new JobDispatcher(
@@ -287,6 +288,24 @@ export class ClusterNode implements ControlHandler {
         return this.jobs.list();
       case 'activity':
         return [...this.activityLog];
+      case 'fileHistory':
+        return this.sync.fileHistory(validatePath((params as ParamsOf<'fileHistory'>).path));
+      case 'restoreVersion': {
+        const p = params as ParamsOf<'restoreVersion'>;
+        const path = validatePath(p.path);
+        await this.refuseIfLockedByOther(path);
+        return await this.sync.restoreVersion(path, p.versionId);
+      }
+      case 'listConflicts':
+        return this.sync.listConflicts();
+      case 'resolveConflict': {
+        const p = params as ParamsOf<'resolveConflict'>;
+        const path = validatePath(p.path);
+        await this.refuseIfLockedByOther(path);
+        return await this.sync.resolveConflict(path, p.keep);
+      }
+      case 'listProblems':
+        return this.sync.listProblems();
     }
   }
 

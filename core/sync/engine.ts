@@ -21,18 +21,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, readdir, readFile, readlink, rename, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { LockConflictError, NotFoundError, PathError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
-import type { ActivityEntry, LockInfo } from '../control/api';
+import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
 import { Hasher } from './hasher';
 import { ObjectStore } from './object-store';
-import { conflictCopyName, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
+import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
+import { historyEntryOf, historyKey, historyPrefixOf, HISTORY_KEEP, parseHistoryEntry } from './history';
+import { IGNORE_FILE, IgnoreRules } from './ignores';
+import { DEFAULT_VERSIONING, VersionStore, type VersioningOptions } from './versions';
 import { planPath } from './planner';
-import { LOCK_PREFIX, parseLock } from '../locks/lock-manager';
+import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
@@ -87,6 +90,8 @@ export interface SyncEngineOptions {
   peers?: () => string[];
   /** Receives notable events (conflicts, lock refusals, invalid paths). */
   onActivity?: (e: ActivityEntry) => void;
+  /** Retention of versions kept before remote changes replace or delete a file (`versions.ts`). Default keep 5, 30 days. */
+  versioning?: VersioningOptions;
 }
 
 /** Per-path state this folder holds, persisted in `<dataDir>/sync-state.json`. */
@@ -149,6 +154,15 @@ class Replan extends Error {
   }
 }
 
+/** The Problems-list category of a refusal, from its PathError message. */
+function problemKind(message: string): SyncProblemKind {
+  if (/symbolic link/.test(message)) return 'symlink';
+  if (/letter case/.test(message)) return 'case-collision';
+  if (/NFC/.test(message)) return 'nfc';
+  if (/longer than/.test(message)) return 'too-long';
+  return 'invalid-name';
+}
+
 function errCode(err: unknown): string | undefined {
   return (err as { code?: string } | null)?.code;
 }
@@ -173,7 +187,19 @@ export class SyncEngine {
   private readonly hashCache = new Map<string, LocalFile>();
   private readonly readOnlyByUs = new Set<string>();
   private lockPollTimer: ReturnType<typeof setInterval> | null = null;
-  private readonly refusedPaths = new Set<string>();
+  /** Paths refused (not synced), with the reason: the console's Problems list. */
+  private readonly refusedPaths = new Map<string, SyncProblem>();
+  /** `.clusterdeskignore` plus built-in defaults. */
+  private readonly ignoreRules = new IgnoreRules();
+  /** Ignored paths whose remote change was already logged (path → index modRevision). */
+  private readonly ignoredLogged = new Map<string, number>();
+  /** Paths refused during the running folder scan (to forget problems that went away). */
+  private scanSeen: Set<string> | null = null;
+  private ignoreReload: Promise<void> = Promise.resolve();
+  /** Text of `.clusterdeskignore` the rules were loaded from (null: no file; undefined: not loaded yet). */
+  private ignoreText: string | null | undefined = undefined;
+  /** Kept versions (Syncthing simple versioning). */
+  readonly versions: VersionStore;
 
   private readonly pending = new Set<string>();
   private readonly chains = new Map<string, Promise<void>>();
@@ -211,6 +237,7 @@ export class SyncEngine {
     this.stagingDir = join(options.dataDir, STAGING_DIR);
     this.rescanIntervalMs = options.rescanIntervalMs ?? 60_000;
     this.objects = new ObjectStore(options.dataDir, (p) => this.hash(p));
+    this.versions = new VersionStore(this.folder, options.versioning ?? DEFAULT_VERSIONING, this.log.child({ part: 'versions' }));
   }
 
   // ---------------------------------------------------------------- lifecycle
@@ -241,6 +268,7 @@ export class SyncEngine {
     this.stageOutside = (await stat(this.folder)).dev === (await stat(this.stagingDir)).dev;
     if (!this.hasher) this.hasher = new Hasher();
     await this.loadState();
+    await this.loadIgnores();
     await this.resyncKv();
     await this.startFolderWatcher();
     this.lockPollTimer = setInterval(() => this.pollLockedFiles(), LOCK_POLL_MS);
@@ -252,6 +280,7 @@ export class SyncEngine {
       this.rescanTimer.unref?.();
     }
     this.scansCompleted++;
+    void this.versions.pruneAll().catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'could not prune kept versions'));
     this.log.info({ folder: this.folder, files: local.length, indexed: this.index.size }, 'sync engine started');
   }
 
@@ -396,6 +425,138 @@ export class SyncEngine {
     this.settleCheck(b);
   }
 
+  /**
+   * A file's committed changes (newest first; at most {@link HISTORY_KEEP}, from the KV history
+   * written with each commit), the old versions this node kept, and its recent lock events
+   * (newest first, written by the lock manager).
+   * @throws PathError for an invalid path
+   */
+  async fileHistory(path: string): Promise<FileHistory> {
+    const p = normalizePath(path);
+    const r = await this.opts.kv.range(historyPrefixOf(p), { prefix: true });
+    const history = r.kvs
+      .map((kv) => parseHistoryEntry(kv))
+      .filter((e): e is NonNullable<typeof e> => !!e && e.path === p)
+      .sort((a, b) => b.version - a.version);
+    const locks = parseLockEvents((await this.opts.kv.range(LOCK_HISTORY_PREFIX + p)).kvs[0]).reverse();
+    return { path: p, history, versions: await this.versions.list(p), locks };
+  }
+
+  /**
+   * Restores an old version of `path` as a new local change (written atomically, then committed
+   * like any edit, so a concurrent change elsewhere yields a conflict copy). `versionId` is a kept
+   * version's id (`YYYYMMDD-HHMMSS[-N]`, see {@link VersionStore}) or `v<N>` for committed version N
+   * when this node's object store still holds its content.
+   * @throws PathError, LockConflictError (locked by another node), NotFoundError (no such version
+   *   or its content is gone), ValidationError (malformed id, or `v<N>` names a delete)
+   */
+  async restoreVersion(path: string, versionId: string): Promise<{ path: string; size: number; sha256: string }> {
+    const p = normalizePath(path);
+    this.assertNotLocked(p);
+    if (this.ignoreRules.ignores(p)) throw new ValidationError(`${p} is ignored (${IGNORE_FILE} or a built-in default); it is not synced`);
+    let source: string | null = null;
+    let sha256: string | null = null;
+    const m = /^v([1-9]\d{0,14})$/.exec(versionId);
+    if (m) {
+      const version = Number(m[1]);
+      const entry = (await this.fileHistory(p)).history.find((h) => h.version === version);
+      if (!entry) throw new NotFoundError(`no history entry for version ${version} of ${p}`);
+      if (entry.deleted) throw new ValidationError(`version ${version} of ${p} is a delete; there are no bytes to restore`);
+      if (!this.objects.has(entry.sha256)) throw new NotFoundError(`this node no longer stores the content of version ${version} of ${p}`);
+      sha256 = entry.sha256;
+    } else {
+      source = await this.versions.fileOfVersion(p, versionId);
+    }
+    const abs = this.abs(p);
+    await this.assertNoSymlinkedParent(p);
+    await mkdir(dirname(abs), { recursive: true });
+    const tmp = join(dirname(abs), TEMP_PREFIX + randomBytes(6).toString('hex'));
+    try {
+      if (source) await copyFile(source, tmp);
+      else await this.objects.copyTo(sha256!, tmp);
+      await chmod(tmp, 0o644);
+      const h = await this.hash(tmp);
+      if (await lstat(abs).catch(() => null)) await this.versions.keep(p, abs); // the bytes being replaced stay restorable
+      await rename(tmp, abs);
+      this.ensureWatched(abs);
+      this.hashCache.delete(p);
+      this.schedule(p);
+      this.settleCheck(p);
+      const msg = `restored ${p} from ${m ? `version ${versionId.slice(1)}` : `the version kept at ${versionId}`}`;
+      this.log.info({ path: p, versionId }, msg);
+      this.activity('info', 'file', msg);
+      return { path: p, size: h.size, sha256: h.sha256 };
+    } finally {
+      await rm(tmp, { force: true });
+    }
+  }
+
+  /** Conflict copies (live in the index) with their originals, newest first. */
+  listConflicts(): ConflictEntry[] {
+    const out: ConflictEntry[] = [];
+    for (const [path, e] of this.index) {
+      if (e.record.deleted || !isConflictCopy(path)) continue;
+      const original = conflictOriginal(path);
+      if (!original) continue;
+      const o = this.index.get(original);
+      out.push({ copy: path, original, originalExists: !!o && !o.record.deleted, copyBy: e.record.modifiedBy, copyModifiedAt: e.record.modifiedAt, copySize: e.record.size });
+    }
+    return out.sort((a, b) => b.copyModifiedAt - a.copyModifiedAt || a.copy.localeCompare(b.copy));
+  }
+
+  /**
+   * Settles a conflict. `keep: 'copy'` writes the copy's bytes over the original (the original's
+   * bytes are kept as a version) and deletes the copy; `keep: 'original'` deletes the copy. Both
+   * changes are committed normally.
+   * @param copyPath path of the conflict copy
+   * @throws PathError, ValidationError (not a conflict copy), NotFoundError (copy not in this folder), LockConflictError
+   */
+  async resolveConflict(copyPath: string, keep: 'original' | 'copy'): Promise<{ original: string; kept: 'original' | 'copy' }> {
+    const copy = normalizePath(copyPath);
+    const original = isConflictCopy(copy) ? conflictOriginal(copy) : null;
+    if (!original) throw new ValidationError(`${copy} is not a conflict copy (name.sync-conflict-YYYYMMDD-HHMMSS-<node>.ext)`);
+    this.assertNotLocked(copy);
+    this.assertNotLocked(original);
+    await this.assertNoSymlinkedParent(copy);
+    await this.assertNoSymlinkedParent(original);
+    const st = await lstat(this.abs(copy)).catch(() => null);
+    if (!st || !st.isFile()) throw new NotFoundError(`no such conflict copy in this folder: ${copy}`);
+    if (keep === 'copy') {
+      const abs = this.abs(original);
+      await mkdir(dirname(abs), { recursive: true });
+      const tmp = join(dirname(abs), TEMP_PREFIX + randomBytes(6).toString('hex'));
+      try {
+        await copyFile(this.abs(copy), tmp);
+        await chmod(tmp, 0o644);
+        if (await lstat(abs).catch(() => null)) await this.versions.keep(original, abs);
+        await rename(tmp, abs);
+      } finally {
+        await rm(tmp, { force: true });
+      }
+      this.ensureWatched(abs);
+      this.hashCache.delete(original);
+      this.schedule(original);
+      this.settleCheck(original);
+    }
+    await rm(this.abs(copy), { force: true });
+    this.hashCache.delete(copy);
+    this.schedule(copy);
+    const msg = keep === 'copy' ? `resolved conflict on ${original}: kept the copy ${copy}` : `resolved conflict on ${original}: kept the original, removed ${copy}`;
+    this.log.info({ original, copy, keep }, msg);
+    this.activity('info', 'conflict', msg);
+    return { original, kept: keep };
+  }
+
+  /** Paths this node refuses to sync, with the reason (invalid names, collisions, symlinks, too long). */
+  listProblems(): SyncProblem[] {
+    return [...this.refusedPaths.values()].sort((a, b) => a.path.localeCompare(b.path));
+  }
+
+  /** The user patterns of `.clusterdeskignore` in effect. */
+  ignorePatterns(): string[] {
+    return this.ignoreRules.patterns();
+  }
+
   private hash(path: string, copyTo?: string): Promise<LocalFile> {
     if (!this.hasher) return Promise.reject(new ValidationError('sync engine is not running'));
     return this.hasher.hash(path, copyTo);
@@ -523,6 +684,7 @@ export class SyncEngine {
       if (!this.running) return;
       await this.reconcile(path);
       this.attempts.delete(path);
+      if (this.refusedPaths.get(path)?.source === 'local') this.refusedPaths.delete(path);
     } catch (err) {
       if (err instanceof Replan) {
         this.schedule(path, err.delayMs);
@@ -544,12 +706,20 @@ export class SyncEngine {
 
   private async reconcile(path: string): Promise<void> {
     normalizePath(path); // throws PathError for paths that must never be written
+    if (this.ignoreRules.ignores(path)) {
+      this.skipIgnored(path);
+      return;
+    }
+    if (path.includes('/')) await this.assertNoSymlinkedParent(path);
     const local = await this.readLocal(path);
     try {
       await this.reconcileWith(path, local);
     } finally {
       if (local?.staged) await unlink(local.staged).catch(() => undefined);
     }
+    // Rules follow the file whatever changed it (an applied remote version, a console write, an
+    // edit); watcher events for a file replaced by rename are not reliable (see ensureWatched).
+    if (path === IGNORE_FILE) this.ignoreFileChanged();
   }
 
   private async reconcileWith(path: string, local: LocalFile | null): Promise<void> {
@@ -591,6 +761,39 @@ export class SyncEngine {
     await this.applyMode(path);
   }
 
+  /** Logs (once per index version) that a remote change to an ignored path is not applied here. */
+  private skipIgnored(path: string): void {
+    const idx = this.index.get(path);
+    if (!idx || this.ignoredLogged.get(path) === idx.modRevision) return;
+    this.ignoredLogged.set(path, idx.modRevision);
+    if (this.state.get(path)?.modRevision === idx.modRevision) return; // nothing new
+    this.log.info({ path, version: idx.record.version, by: idx.record.modifiedBy }, `remote ${idx.record.deleted ? 'delete' : 'change'} of ignored path ${path} not applied (${IGNORE_FILE} or a built-in default)`);
+  }
+
+  /**
+   * Refuses a path below a symbolic link: writing or reading through it would reach outside the
+   * folder (symlinks are never followed). @throws PathError naming the link
+   */
+  private async assertNoSymlinkedParent(path: string): Promise<void> {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      const st = await lstat(this.abs(dir)).catch(() => null);
+      if (!st) return;
+      if (st.isSymbolicLink()) throw await this.symlinkError(dir);
+    }
+  }
+
+  /** A PathError describing the symbolic link at `path` (and whether it points outside the folder). */
+  private async symlinkError(path: string): Promise<PathError> {
+    const abs = this.abs(path);
+    const target = await readlink(abs).catch(() => '?');
+    const dest = resolve(dirname(abs), target);
+    const outside = dest !== this.folder && !dest.startsWith(this.folder + sep);
+    const reason = `"${path}" is a symbolic link to ${JSON.stringify(target)}${outside ? ' (outside the synchronized folder)' : ''}; symbolic links are never followed or synced`;
+    return new PathError(reason, { detail: { path, reason, target, outside } });
+  }
+
   /** Hashes the local file (off-thread), or returns null when there is no regular file. */
   private async readLocal(path: string): Promise<LocalFile | null> {
     const abs = this.abs(path);
@@ -604,6 +807,7 @@ export class SyncEngine {
       }
       throw err;
     }
+    if (st.isSymbolicLink()) throw await this.symlinkError(path);
     if (!st.isFile()) return null;
     const cached = this.hashCache.get(path);
     if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return cached;
@@ -740,7 +944,12 @@ export class SyncEngine {
         { key: FILES_PREFIX + c.path, target: 'modRevision' as const, result: '=' as const, value: c.fileRev },
         { key: LOCKS_PREFIX + c.path, target: 'modRevision' as const, result: '=' as const, value: c.lockRev },
       ]),
-      success: batch.map((c) => ({ type: 'put' as const, key: FILES_PREFIX + c.path, value: JSON.stringify(c.record) })),
+      success: batch.flatMap((c) => [
+        { type: 'put' as const, key: FILES_PREFIX + c.path, value: JSON.stringify(c.record) },
+        // The change history, bounded to HISTORY_KEEP entries per path (history.ts).
+        { type: 'put' as const, key: historyKey(c.path, c.record.version), value: JSON.stringify(historyEntryOf(c.record, this.opts.host, Date.now())) },
+        ...(c.record.version > HISTORY_KEEP ? [{ type: 'deleteRange' as const, key: historyKey(c.path, c.record.version - HISTORY_KEEP) }] : []),
+      ]),
       failure: batch.length === 1 ? [{ type: 'range', key: FILES_PREFIX + batch[0]!.path }, { type: 'range', key: LOCKS_PREFIX + batch[0]!.path }] : [],
     });
   }
@@ -750,6 +959,7 @@ export class SyncEngine {
     const abs = this.abs(path);
     if (!idx || idx.record.deleted) {
       if (IS_WINDOWS) await chmod(abs, 0o644).catch(() => undefined); // Windows cannot delete a read-only file
+      await this.versions.keep(path, abs); // the deleted bytes stay restorable (no-op when there is no file)
       await rm(abs, { force: true });
       this.hashCache.delete(path);
       this.readOnlyByUs.delete(path);
@@ -786,6 +996,7 @@ export class SyncEngine {
       const now = await lstat(abs).catch(() => null);
       const changed = expectLocal === null ? now !== null : !now || now.mtimeMs !== expectLocal.mtimeMs || now.size !== expectLocal.size;
       if (changed) throw new Replan(1);
+      if (now) await this.versions.keep(path, abs); // the replaced bytes stay restorable
       if (IS_WINDOWS && now && (now.mode & 0o200) === 0) await chmod(abs, 0o644); // Windows cannot replace a read-only file
       await this.placeFile(tmp, abs);
     } catch (err) {
@@ -1007,14 +1218,16 @@ export class SyncEngine {
       if (normalizePath(path) !== path) throw new PathError(`index path ${JSON.stringify(path)} is not in NFC form`);
       return true;
     } catch (err) {
-      this.refusePath(path, err as Error);
+      this.refusePath(path, err as Error, 'remote');
       return false;
     }
   }
 
-  private refusePath(path: string, err: Error): void {
+  private refusePath(path: string, err: Error, source: SyncProblem['source'] = 'local'): void {
+    this.scanSeen?.add(path);
     if (this.refusedPaths.has(path)) return;
-    this.refusedPaths.add(path);
+    const reason = typeof (err as PathError).detail?.reason === 'string' ? ((err as PathError).detail!.reason as string) : err.message;
+    this.refusedPaths.set(path, { path, kind: problemKind(err.message), reason, source, since: Date.now() });
     const msg = `refused to sync ${JSON.stringify(path)}: ${err.message}`;
     this.log.error({ path }, msg);
     this.activity('error', 'error', msg);
@@ -1035,13 +1248,39 @@ export class SyncEngine {
   private ignored(absPath: string): boolean {
     const dataDir = resolve(this.opts.dataDir);
     if (absPath === dataDir || absPath.startsWith(dataDir + sep)) return true;
-    return absPath !== this.folder && isTemporary(absPath);
+    if (absPath === this.folder) return false;
+    if (isTemporary(absPath)) return true;
+    const rel = this.rel(absPath);
+    return rel !== null && this.ignoreRules.ignores(rel);
+  }
+
+  /** (Re)reads `.clusterdeskignore`; an unreadable file counts as empty (logged). */
+  /** @returns true when the rules changed */
+  private async loadIgnores(): Promise<boolean> {
+    let text: string | null = null;
+    try {
+      const abs = this.abs(IGNORE_FILE);
+      if ((await lstat(abs)).isFile()) text = await readFile(abs, 'utf8');
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') this.log.warn({ err: (err as Error).message }, `could not read ${IGNORE_FILE}; using the built-in ignores only`);
+    }
+    if (text === this.ignoreText && this.ignoreText !== undefined) return false;
+    this.ignoreText = text;
+    const patterns = this.ignoreRules.load(text);
+    this.log.info({ patterns }, `loaded ${IGNORE_FILE}`);
+    return true;
   }
 
   /** Maps an on-disk relative path to its index key; invalid names are refused (logged once). */
   private keyOf(rel: string): string | null {
     try {
-      return normalizePath(rel);
+      const key = normalizePath(rel);
+      // On Linux and Windows a non-NFC name is a different file from its NFC form: syncing it
+      // under the NFC key would read and write the other name. macOS normalizes names itself.
+      if (key !== rel && process.platform !== 'darwin') {
+        throw new PathError(`name ${JSON.stringify(rel)} is not in Unicode NFC form; rename it (its NFC form ${JSON.stringify(key)} is what other hosts see)`, { detail: { path: rel, reason: 'name is not in Unicode NFC form (would collide with its NFC spelling)' } });
+      }
+      return key;
     } catch (err) {
       this.refusePath(rel, err as Error);
       return null;
@@ -1053,6 +1292,7 @@ export class SyncEngine {
       ignoreInitial: true,
       persistent: true,
       ignored: (p: string) => this.ignored(p),
+      followSymlinks: false, // a symlink is reported as itself and refused, never followed
       // No awaitWriteFinish: readLocal waits for a stable mtime and re-stats around the hash.
     });
     w.on('all', (event, absPath) => {
@@ -1064,6 +1304,7 @@ export class SyncEngine {
         return;
       }
       if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
+      if (rel === IGNORE_FILE) this.ignoreFileChanged();
       const key = this.keyOf(rel);
       if (key) this.schedule(key);
     });
@@ -1072,9 +1313,24 @@ export class SyncEngine {
     this.watcher = w;
   }
 
-  /** Lists regular files (as index keys), removing temp files left by a crash. */
+  /**
+   * Reloads the ignore rules after `.clusterdeskignore` changed, then re-plans everything: newly
+   * un-ignored files get committed (or fetched), newly ignored ones are left alone.
+   */
+  private ignoreFileChanged(): void {
+    this.ignoreReload = this.ignoreReload
+      .then(() => this.loadIgnores())
+      .then((changed) => (changed ? this.rescan() : undefined))
+      .catch((err: unknown) => this.log.error({ err: (err as Error).message }, `could not reload ${IGNORE_FILE}`));
+  }
+
+  /**
+   * Lists regular files (as index keys), removing temp files left by a crash. Refuses symbolic
+   * links (never followed) and invalid names; local problems not seen again are forgotten.
+   */
   private async scanFolder(): Promise<string[]> {
     const out: string[] = [];
+    this.scanSeen = new Set();
     const walk = async (dir: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
       for (const e of entries) {
@@ -1084,7 +1340,11 @@ export class SyncEngine {
           continue;
         }
         if (this.ignored(abs)) continue;
-        if (e.isDirectory()) await walk(abs);
+        if (e.isSymbolicLink()) {
+          const rel = this.rel(abs);
+          const key = rel === null ? null : this.keyOf(rel);
+          if (key) this.refusePath(key, await this.symlinkError(key));
+        } else if (e.isDirectory()) await walk(abs);
         else if (e.isFile()) {
           const rel = this.rel(abs);
           const key = rel === null ? null : this.keyOf(rel);
@@ -1092,7 +1352,14 @@ export class SyncEngine {
         }
       }
     };
-    await walk(this.folder);
+    try {
+      await walk(this.folder);
+      for (const [p, prob] of this.refusedPaths) {
+        if (prob.source === 'local' && prob.kind !== 'case-collision' && !this.scanSeen.has(p)) this.refusedPaths.delete(p);
+      }
+    } finally {
+      this.scanSeen = null;
+    }
     return out;
   }
 

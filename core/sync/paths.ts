@@ -110,3 +110,18 @@ export function isTemporary(name: string): boolean {
   if (base.endsWith('.swp')) return true;
   return false;
 }
+
+/**
+ * The original path of a conflict copy made by {@link conflictCopyName}, or null when `path` is
+ * not one. Inverse of `conflictCopyName(original, date, nodeId)` for node ids without a dot
+ * (config ids are letters, digits, `_` and `-`).
+ * @example conflictOriginal('docs/a.sync-conflict-20260101-120000-B.txt') === 'docs/a.txt'
+ */
+export function conflictOriginal(path: string): string | null {
+  const slash = path.lastIndexOf('/');
+  const dir = slash >= 0 ? path.slice(0, slash + 1) : '';
+  const base = path.slice(slash + 1);
+  const m = /^(.+?)\.sync-conflict-\d{8}-\d{6}-[^.]+(\.[^.]*)?$/.exec(base);
+  if (!m) return null;
+  return `${dir}${m[1]}${m[2] ?? ''}`;
+}

@@ -72,4 +72,56 @@ describe('actions', () => {
     await createActions(api, store).submit('add', [1, 2], null);
     expect(store.getState().jobs['j9']?.state).toBe('queued');
   });
+
+  it('opens a file history, restores a version (then reloads the panel) and turns refusals into toasts', async () => {
+    const api = createFakeApi();
+    const entry = { path: 'a.txt', version: 1, sha256: 'a'.repeat(64), size: 3, deleted: false, modifiedBy: 'B', host: 'host2', modifiedAt: 1, committedAt: 2 };
+    let restored = false;
+    api.handle('fileHistory', (p) => ({ path: p.path, history: restored ? [{ ...entry, version: 2, modifiedBy: 'A' }, entry] : [entry], versions: [], locks: [] }));
+    api.handle('restoreVersion', (p) => {
+      restored = true;
+      return { path: p.path, size: 3, sha256: 'b'.repeat(64) };
+    });
+    const store = createConsoleStore();
+    const actions = createActions(api, store);
+    await actions.openHistory('a.txt');
+    expect(store.getState().historyPath).toBe('a.txt');
+    expect(store.getState().history?.history).toHaveLength(1);
+    expect(await actions.restoreVersion('a.txt', 'v1')).toBe(true);
+    expect(api.calls.map((c) => [c.method, c.params])).toEqual([
+      ['fileHistory', { path: 'a.txt' }],
+      ['restoreVersion', { path: 'a.txt', versionId: 'v1' }],
+      ['fileHistory', { path: 'a.txt' }],
+    ]);
+    expect(store.getState().history?.history.map((h) => h.version)).toEqual([2, 1]);
+    expect(store.getState().toasts.at(-1)).toMatchObject({ level: 'success', title: 'Restored a.txt' });
+
+    api.fail('restoreVersion', 'ELOCKED', 'a.txt is locked by B', 'LockConflictError');
+    expect(await actions.restoreVersion('a.txt', '20260101-000000')).toBe(false);
+    expect(store.getState().toasts.at(-1)).toMatchObject({ level: 'error', message: 'a.txt is locked by B (ELOCKED)' });
+
+    api.fail('fileHistory', 'EPATH', 'bad path', 'PathError');
+    await actions.openHistory('CON');
+    expect(store.getState().historyError).toBe('bad path (EPATH)');
+    actions.closeHistory();
+    expect(store.getState().historyPath).toBeNull();
+  });
+
+  it('resolves a conflict and reloads the conflict list', async () => {
+    const api = createFakeApi();
+    const copy = 'a.sync-conflict-20260101-000000-B.txt';
+    api.handle('resolveConflict', (p) => ({ original: 'a.txt', kept: p.keep }));
+    api.handle('listConflicts', []);
+    api.handle('listProblems', []);
+    const store = createConsoleStore();
+    store.getState().setConflicts([{ copy, original: 'a.txt', originalExists: true, copyBy: 'B', copyModifiedAt: 1, copySize: 1 }]);
+    const actions = createActions(api, store);
+    expect(await actions.resolveConflict(copy, 'copy')).toBe(true);
+    expect(api.calls[0]).toEqual({ method: 'resolveConflict', params: { path: copy, keep: 'copy' } });
+    expect(api.calls.map((c) => c.method)).toContain('listConflicts');
+    expect(store.getState().conflicts).toEqual([]);
+    api.fail('resolveConflict', 'ENOENT', 'no such conflict copy', 'NotFoundError');
+    expect(await actions.resolveConflict(copy, 'original')).toBe(false);
+    expect(store.getState().toasts.at(-1)?.message).toBe('no such conflict copy (ENOENT)');
+  });
 });

@@ -3,6 +3,7 @@
  * (results, errors as toasts). The node decides everything; the console only asks and shows.
  */
 import type { ComputeOp, ControlApi, FileEntry } from '../../core/control/api';
+import { loadSyncIssues } from './stores';
 import { describeError } from './api/errors';
 import { bytesToBase64 } from './lib/base64';
 import type { ConsoleStore } from './stores';
@@ -25,6 +26,13 @@ export interface ConsoleActions {
   uploadFiles(files: UploadSource[]): Promise<void>;
   request(op: ComputeOp, values: number[], team: string | null): Promise<void>;
   submit(op: ComputeOp, values: number[], team: string | null): Promise<void>;
+  /** Opens the History panel of `path` and loads it. */
+  openHistory(path: string): Promise<void>;
+  closeHistory(): void;
+  /** Restores `versionId` (a kept version id or `v<N>`) of `path`; true on success. Reloads the panel. */
+  restoreVersion(path: string, versionId: string): Promise<boolean>;
+  /** Keeps one side of a conflict (`copy` is the conflict copy's path); true on success. */
+  resolveConflict(copy: string, keep: 'original' | 'copy'): Promise<boolean>;
 }
 
 /** Reads a file's bytes, reporting progress (0..1) when a `FileReader` is available. */
@@ -120,6 +128,43 @@ export function createActions(api: ControlApi, store: ConsoleStore): ConsoleActi
     async uploadFiles(files) {
       // One at a time: each is up to 64 MiB of base64 in memory.
       for (const file of files) await uploadOne(file);
+    },
+    async openHistory(path) {
+      s().openHistory(path);
+      try {
+        s().setHistory(await api.call('fileHistory', { path }));
+      } catch (err) {
+        if (s().historyPath === path) s().setHistory(null, describeError(err));
+      }
+    },
+    closeHistory() {
+      s().closeHistory();
+    },
+    async restoreVersion(path, versionId) {
+      try {
+        const r = await api.call('restoreVersion', { path, versionId });
+        s().pushToast({ level: 'success', title: `Restored ${r.path}`, message: versionId.startsWith('v') ? `version ${versionId.slice(1)} is committed as a new version` : `the version kept at ${versionId} is committed as a new version` });
+        if (s().historyPath === path) {
+          const h = await api.call('fileHistory', { path }).catch(() => null);
+          if (h) s().setHistory(h);
+        }
+        return true;
+      } catch (err) {
+        fail(`Could not restore ${path}`)(err);
+        return false;
+      }
+    },
+    async resolveConflict(copy, keep) {
+      try {
+        const r = await api.call('resolveConflict', { path: copy, keep });
+        s().pushToast({ level: 'success', title: `Resolved ${r.original}`, message: keep === 'copy' ? `kept the copy ${copy}` : `kept the original; removed ${copy}` });
+        s().setConflicts(s().conflicts.filter((c) => c.copy !== copy));
+        await loadSyncIssues(store, api);
+        return true;
+      } catch (err) {
+        fail(`Could not resolve the conflict on ${copy}`)(err);
+        return false;
+      }
     },
     request: (op, values, team) => compute('request', op, values, team),
     submit: (op, values, team) => compute('submit', op, values, team),

@@ -11,6 +11,7 @@ import { createClusterSlice } from './cluster';
 import { createComputeSlice } from './compute';
 import { createConnectionSlice } from './connection';
 import { createFilesSlice } from './files';
+import { createSyncSlice } from './sync';
 import { createToastsSlice } from './toasts';
 import type { ConsoleState } from './types';
 
@@ -31,6 +32,7 @@ export function createConsoleStore(): ConsoleStore {
     ...createComputeSlice(...a),
     ...createActivitySlice(...a),
     ...createToastsSlice(...a),
+    ...createSyncSlice(...a),
   }));
 }
 
@@ -68,7 +70,21 @@ export function connectStore(store: ConsoleStore, api: ControlApi): () => void {
     else if (event.type === 'files') seen.files++;
     else if (event.type === 'activity') seen.activity++;
     applyEvent(store, event);
+    if (event.type === 'files') scheduleIssues();
   });
+
+  // Conflicts, refused paths and the open History panel change with the files: reload them
+  // (coalesced) after files events.
+  let issuesTimer: ReturnType<typeof setTimeout> | null = null;
+  const scheduleIssues = (): void => {
+    if (issuesTimer) return;
+    issuesTimer = setTimeout(() => {
+      issuesTimer = null;
+      void loadSyncIssues(store, api);
+      const path = store.getState().historyPath;
+      if (path) api.call('fileHistory', { path }).then((h) => store.getState().setHistory(h), () => undefined);
+    }, ISSUES_RELOAD_MS);
+  };
 
   const load = (): void => {
     const gen = ++generation;
@@ -89,6 +105,7 @@ export function connectStore(store: ConsoleStore, api: ControlApi): () => void {
     api.call('activity', {}).then((entries) => {
       if (gen === generation && seen.activity === mark.activity) store.getState().setActivity(entries);
     }, fail('activity'));
+    void loadSyncIssues(store, api);
   };
 
   let wasOpen = false;
@@ -103,6 +120,21 @@ export function connectStore(store: ConsoleStore, api: ControlApi): () => void {
   return () => {
     offEvent();
     offConnection();
+    if (issuesTimer) clearTimeout(issuesTimer);
     generation++;
   };
+}
+
+/** Delay (ms) coalescing conflict/problem reloads after `files` events. */
+export const ISSUES_RELOAD_MS = 300;
+
+/**
+ * Loads the conflict copies and the refused paths into the store. Failures leave the lists as
+ * they were (a node of an older version may not know these calls): they are not worth a toast.
+ */
+export async function loadSyncIssues(store: ConsoleStore, api: ControlApi): Promise<void> {
+  await Promise.all([
+    api.call('listConflicts', {}).then((c) => store.getState().setConflicts(c), () => undefined),
+    api.call('listProblems', {}).then((p) => store.getState().setProblems(p), () => undefined),
+  ]);
 }

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { connectStore, createConsoleStore } from './index';
+import { describe, expect, it, vi } from 'vitest';
+import { connectStore, createConsoleStore, ISSUES_RELOAD_MS } from './index';
 import { ACTIVITY_LIMIT } from './activity';
 import { diffStatus } from './cluster';
 import { createFakeApi, flush } from '../testing/fakeApi';
@@ -20,7 +20,7 @@ describe('connectStore', () => {
   it('loads status, files, jobs and activity once open', async () => {
     const { api, store } = setup();
     await flush();
-    expect(api.calls.map((c) => c.method).sort()).toEqual(['activity', 'listFiles', 'listJobs', 'status']);
+    expect(api.calls.map((c) => c.method).sort()).toEqual(['activity', 'listConflicts', 'listFiles', 'listJobs', 'listProblems', 'status']);
     const s = store.getState();
     expect(s.connection).toBe('open');
     expect(s.status?.leaderId).toBe('A');
@@ -37,13 +37,13 @@ describe('connectStore', () => {
     expect(store.getState().connection).toBe('connecting');
     api.setConnection('open');
     await flush();
-    expect(api.calls).toHaveLength(4);
+    expect(api.calls).toHaveLength(6);
     api.setConnection('closed');
     expect(store.getState().connection).toBe('closed');
     api.setConnection('connecting');
     api.setConnection('open');
     await flush();
-    expect(api.calls).toHaveLength(8);
+    expect(api.calls).toHaveLength(12);
   });
 
   it('drops a snapshot answer overtaken by an event', async () => {
@@ -180,5 +180,60 @@ describe('activity slice', () => {
     const log = store.getState().activity;
     expect(log).toHaveLength(ACTIVITY_LIMIT);
     expect(log[log.length - 1]?.message).toBe(`e${ACTIVITY_LIMIT + 9}`);
+  });
+});
+
+describe('sync issues (conflicts, problems, history)', () => {
+  const conflict = { copy: 'a.sync-conflict-20260101-000000-B.txt', original: 'a.txt', originalExists: true, copyBy: 'B', copyModifiedAt: 1, copySize: 3 };
+  const problem = { path: 'bad:name.txt', kind: 'invalid-name' as const, reason: 'character ":" is not allowed on Windows', source: 'local' as const, since: 1 };
+
+  it('loads conflicts and problems on open and reloads them after files events', async () => {
+    vi.useFakeTimers();
+    try {
+      const api = createFakeApi('connecting');
+      api.handle('listConflicts', [conflict]);
+      api.handle('listProblems', [problem]);
+      const store = createConsoleStore();
+      connectStore(store, api);
+      api.setConnection('open');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(store.getState().conflicts).toEqual([conflict]);
+      expect(store.getState().problems).toEqual([problem]);
+      api.handle('listConflicts', []);
+      api.emit({ type: 'files', files: [file('a.txt')] });
+      api.emit({ type: 'files', files: [file('a.txt')] });
+      await vi.advanceTimersByTimeAsync(ISSUES_RELOAD_MS + 10);
+      expect(store.getState().conflicts).toEqual([]);
+      expect(api.calls.filter((c) => c.method === 'listConflicts')).toHaveLength(2); // two events, one reload
+      expect(api.calls.some((c) => c.method === 'fileHistory')).toBe(false); // no panel open
+      // With the History panel open, files events refresh it too (a restore commits after its call returns).
+      api.handle('fileHistory', (p) => ({ path: p.path, history: [], versions: [{ id: '20260101-000000', path: p.path, size: 1, keptAt: 0 }], locks: [] }));
+      store.getState().openHistory('a.txt');
+      api.emit({ type: 'files', files: [file('a.txt')] });
+      await vi.advanceTimersByTimeAsync(ISSUES_RELOAD_MS + 10);
+      expect(store.getState().history?.versions).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('keeps the lists when the node does not know the calls, without a toast', async () => {
+    const { store } = setup(); // listConflicts/listProblems unscripted: ENOSYS
+    store.getState().setProblems([problem]);
+    await flush();
+    expect(store.getState().problems).toEqual([problem]);
+    expect(store.getState().toasts).toHaveLength(0);
+  });
+
+  it('drops a history answer for a panel switched meanwhile', () => {
+    const store = createConsoleStore();
+    store.getState().openHistory('a.txt');
+    store.getState().openHistory('b.txt');
+    store.getState().setHistory({ path: 'a.txt', history: [], versions: [], locks: [] });
+    expect(store.getState().history).toBeNull();
+    store.getState().setHistory({ path: 'b.txt', history: [], versions: [], locks: [] });
+    expect(store.getState().history?.path).toBe('b.txt');
+    store.getState().closeHistory();
+    expect(store.getState().historyPath).toBeNull();
   });
 });

@@ -6,7 +6,7 @@
  */
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { useRef, useState, type DragEvent, type Ref, type RefObject } from 'react';
-import type { FileEntry, LockInfo, NodeStatus } from '../../../core/control/api';
+import type { ConflictEntry, FileEntry, HistoryEntry, KeptVersion, LockInfo, NodeStatus, SyncProblem } from '../../../core/control/api';
 import { MAX_UPLOAD_BYTES } from '../actions';
 import { useActions, useConsole } from '../context';
 import { formatBytes, formatDateTime, formatTime } from '../lib/format';
@@ -161,6 +161,15 @@ function FileRow({ file, nodes, self, rowRef, index }: RowProps) {
         <button
           type="button"
           className="btn small"
+          data-testid={`history-${file.path}`}
+          onClick={() => void actions.openHistory(file.path)}
+          title="Who changed this file, when, from which host; restore an old version"
+        >
+          History
+        </button>
+        <button
+          type="button"
+          className="btn small"
           data-testid={`rename-${file.path}`}
           disabled={busy || renaming}
           onClick={() => {
@@ -203,6 +212,271 @@ function FileRow({ file, nodes, self, rowRef, index }: RowProps) {
         )}
       </td>
     </tr>
+  );
+}
+
+/** A Restore button that asks for confirmation first (restoring commits a new version). */
+function RestoreButton({ path, versionId, label, disabled }: { path: string; versionId: string; label: string; disabled?: boolean }) {
+  const actions = useActions();
+  const [confirming, setConfirming] = useState(false);
+  const [busy, setBusy] = useState(false);
+  if (!confirming) {
+    return (
+      <button type="button" className="btn small" data-testid={`restore-${versionId}`} disabled={disabled || busy} onClick={() => setConfirming(true)}>
+        Restore
+      </button>
+    );
+  }
+  return (
+    <span className="confirm" data-testid={`restore-confirm-box-${versionId}`}>
+      <span className="muted">Restore {label}? It becomes a new version of {path} on every node. </span>
+      <button
+        type="button"
+        className="btn small primary"
+        data-testid={`restore-confirm-${versionId}`}
+        disabled={busy}
+        onClick={() => {
+          setBusy(true);
+          void actions.restoreVersion(path, versionId).finally(() => {
+            setBusy(false);
+            setConfirming(false);
+          });
+        }}
+      >
+        Confirm restore
+      </button>
+      <button type="button" className="btn small" data-testid={`restore-cancel-${versionId}`} onClick={() => setConfirming(false)}>
+        Cancel
+      </button>
+    </span>
+  );
+}
+
+function HistoryRow({ entry, current }: { entry: HistoryEntry; current: number | null }) {
+  const restorable = !entry.deleted && entry.version !== current;
+  return (
+    <tr data-testid={`history-row-${entry.version}`} data-deleted={entry.deleted}>
+      <td className="num">{entry.version}</td>
+      <td>{entry.deleted ? <span className="muted">deleted</span> : formatBytes(entry.size)}</td>
+      <td>
+        <span className="mono" data-testid={`history-by-${entry.version}`}>
+          {entry.modifiedBy}
+        </span>
+        <span className="muted"> on {entry.host || '?'}</span>
+      </td>
+      <td>{formatDateTime(entry.committedAt)}</td>
+      <td className="mono muted" title={entry.sha256}>
+        {entry.deleted ? '' : entry.sha256.slice(0, 12)}
+      </td>
+      <td className="actions">{restorable ? <RestoreButton path={entry.path} versionId={`v${entry.version}`} label={`version ${entry.version}`} /> : entry.version === current ? <span className="muted">current</span> : null}</td>
+    </tr>
+  );
+}
+
+function KeptRow({ v }: { v: KeptVersion }) {
+  return (
+    <tr data-testid={`kept-row-${v.id}`}>
+      <td className="mono">{v.id}</td>
+      <td>{formatBytes(v.size)}</td>
+      <td>{formatDateTime(v.keptAt)}</td>
+      <td className="actions">
+        <RestoreButton path={v.path} versionId={v.id} label={`the version kept at ${formatDateTime(v.keptAt)}`} />
+      </td>
+    </tr>
+  );
+}
+
+/** The History panel of one file: committed changes (who, when, host) and the versions this node kept. */
+export function HistoryPanel() {
+  const path = useConsole((s) => s.historyPath);
+  const history = useConsole((s) => s.history);
+  const error = useConsole((s) => s.historyError);
+  const files = useConsole((s) => s.files);
+  const actions = useActions();
+  if (!path) return null;
+  const current = files.find((f) => f.path === path)?.version ?? null;
+  return (
+    <section className="panel history-panel" data-testid="history-panel" data-path={path}>
+      <div className="panel-head">
+        <h3>
+          History of <span className="mono">{path}</span>
+        </h3>
+        <button type="button" className="btn small" data-testid="history-close" onClick={() => actions.closeHistory()}>
+          Close
+        </button>
+      </div>
+      {error && (
+        <p className="error" data-testid="history-error">
+          {error}
+        </p>
+      )}
+      {!history && !error && <p className="muted">Loading…</p>}
+      {history && (
+        <>
+          <table className="table" data-testid="history-table">
+            <thead>
+              <tr>
+                <th className="num">Ver.</th>
+                <th>Size</th>
+                <th>Changed by</th>
+                <th>Committed</th>
+                <th>SHA-256</th>
+                <th />
+              </tr>
+            </thead>
+            <tbody>
+              {history.history.map((e) => (
+                <HistoryRow key={e.version} entry={e} current={current} />
+              ))}
+              {history.history.length === 0 && (
+                <tr>
+                  <td colSpan={6} className="empty">
+                    No recorded changes.
+                  </td>
+                </tr>
+              )}
+            </tbody>
+          </table>
+          {history.locks.length > 0 && (
+            <>
+              <h4>Lock events</h4>
+              <ul className="lock-events" data-testid="lock-events">
+                {history.locks.map((e, i) => (
+                  <li key={`${e.at}-${i}`} data-testid={`lock-event-${i}`} data-action={e.action}>
+                    <span className="muted">{formatDateTime(e.at)}</span> <span className="mono">{e.node}</span>
+                    <span className="muted">
+                      {' '}
+                      ({e.user}@{e.host})
+                    </span>{' '}
+                    {e.action === 'lock' ? `locked (${e.mode})` : e.action === 'unlock' ? 'unlocked' : 'broke the lock'}
+                  </li>
+                ))}
+              </ul>
+            </>
+          )}
+          <h4>Versions kept on this node</h4>
+          {history.versions.length === 0 ? (
+            <p className="muted" data-testid="kept-empty">
+              None: a version is kept here when a change from another node replaces or deletes the file.
+            </p>
+          ) : (
+            <table className="table" data-testid="kept-table">
+              <thead>
+                <tr>
+                  <th>Version</th>
+                  <th>Size</th>
+                  <th>Kept</th>
+                  <th />
+                </tr>
+              </thead>
+              <tbody>
+                {history.versions.map((v) => (
+                  <KeptRow key={v.id} v={v} />
+                ))}
+              </tbody>
+            </table>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
+
+function ConflictRow({ c }: { c: ConflictEntry }) {
+  const actions = useActions();
+  const [busy, setBusy] = useState(false);
+  const keep = (side: 'original' | 'copy') => {
+    setBusy(true);
+    void actions.resolveConflict(c.copy, side).finally(() => setBusy(false));
+  };
+  return (
+    <tr data-testid={`conflict-row-${c.copy}`}>
+      <td className="mono">{c.original}</td>
+      <td className="mono">{c.copy}</td>
+      <td>
+        <span className="mono">{c.copyBy}</span>
+        <span className="muted"> · {formatDateTime(c.copyModifiedAt)} · {formatBytes(c.copySize)}</span>
+      </td>
+      <td className="actions">
+        <button type="button" className="btn small" data-testid={`conflict-keep-original-${c.copy}`} disabled={busy} onClick={() => keep('original')} title={c.originalExists ? 'Keep the original; delete the copy' : 'The original was deleted; this deletes the copy too'}>
+          Keep original
+        </button>
+        <button type="button" className="btn small primary" data-testid={`conflict-keep-copy-${c.copy}`} disabled={busy} onClick={() => keep('copy')} title="Replace the original with the copy's bytes; delete the copy">
+          Keep copy
+        </button>
+      </td>
+    </tr>
+  );
+}
+
+/** Conflict copies with their originals and keep-this-side buttons (hidden when there are none). */
+export function ConflictsSection() {
+  const conflicts = useConsole((s) => s.conflicts);
+  if (conflicts.length === 0) return null;
+  return (
+    <section className="panel conflicts" data-testid="conflicts">
+      <div className="panel-head">
+        <h3>Conflicts ({conflicts.length})</h3>
+        <span className="muted">Both sides were kept; choose the one to keep.</span>
+      </div>
+      <table className="table">
+        <thead>
+          <tr>
+            <th>Original</th>
+            <th>Conflict copy</th>
+            <th>Copy from</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {conflicts.map((c) => (
+            <ConflictRow key={c.copy} c={c} />
+          ))}
+        </tbody>
+      </table>
+    </section>
+  );
+}
+
+const PROBLEM_LABEL: Record<SyncProblem['kind'], string> = {
+  'invalid-name': 'invalid name',
+  'too-long': 'path too long',
+  'case-collision': 'case collision',
+  nfc: 'Unicode (NFC) collision',
+  symlink: 'symbolic link',
+};
+
+/** Paths this node refuses to sync, with the reason (hidden when there are none). */
+export function ProblemsSection() {
+  const problems = useConsole((s) => s.problems);
+  if (problems.length === 0) return null;
+  return (
+    <section className="panel problems" data-testid="problems">
+      <div className="panel-head">
+        <h3>Not synced ({problems.length})</h3>
+        <span className="muted">This node refuses these paths; rename or remove them.</span>
+      </div>
+      <table className="table">
+        <thead>
+          <tr>
+            <th>Path</th>
+            <th>Problem</th>
+            <th>Reason</th>
+            <th>Seen in</th>
+          </tr>
+        </thead>
+        <tbody>
+          {problems.map((p) => (
+            <tr key={`${p.source}:${p.path}`} data-testid={`problem-row-${p.path}`} data-kind={p.kind}>
+              <td className="mono">{p.path}</td>
+              <td>{PROBLEM_LABEL[p.kind] ?? p.kind}</td>
+              <td data-testid={`problem-reason-${p.path}`}>{p.reason}</td>
+              <td className="muted">{p.source === 'local' ? 'this folder' : 'the index'}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </section>
   );
 }
 
@@ -313,6 +587,9 @@ export function FilesView() {
           </ul>
         </section>
       )}
+      <ConflictsSection />
+      <ProblemsSection />
+      <HistoryPanel />
       <div className="files-scroll" ref={scroller} data-testid="files-scroll">
       <table className="table files-table" data-testid="files-table">
         <thead>

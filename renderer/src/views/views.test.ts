@@ -102,4 +102,32 @@ describe('views', () => {
     expect(html).toMatch(/data-testid="health-row-A" data-up="true" data-leader="true"/);
     expect(html).toMatch(/data-testid="health-row-C" data-up="false" data-leader="false"/);
   });
+
+  it('files: history panel (who, when, host, restore buttons), conflicts and problems sections', () => {
+    const store = populated();
+    const s = store.getState();
+    s.openHistory('docs/a.txt');
+    const h = (version: number, extra = {}) => ({ path: 'docs/a.txt', version, sha256: 'c'.repeat(64), size: 10, deleted: false, modifiedBy: 'B', host: 'host2', modifiedAt: 0, committedAt: 0, ...extra });
+    s.setHistory({ path: 'docs/a.txt', history: [h(2, { modifiedBy: 'A', host: 'host1' }), h(1)], versions: [{ id: '20261124-142500', path: 'docs/a.txt', size: 9, keptAt: 0 }], locks: [{ at: 0, action: 'break', mode: 'exclusive', node: 'C', host: 'host2', user: 'bob' }] });
+    s.setConflicts([{ copy: 'docs/a.sync-conflict-20261124-142500-B.txt', original: 'docs/a.txt', originalExists: true, copyBy: 'B', copyModifiedAt: 0, copySize: 4 }]);
+    s.setProblems([{ path: 'bad:name.txt', kind: 'invalid-name', reason: 'character ":" is not allowed on Windows', source: 'local', since: 0 }]);
+    const html = render(FilesView, store);
+    for (const id of ['history-docs/a.txt', 'history-panel', 'history-row-2', 'history-row-1', 'kept-row-20261124-142500', 'restore-20261124-142500', 'restore-v1', 'conflicts', 'problems']) {
+      expect(html, id).toContain(`data-testid="${id}"`);
+    }
+    expect(html).not.toContain('data-testid="restore-v2"'); // the current version
+    expect(html).toMatch(/data-testid="history-by-1"[^>]*>B</);
+    expect(html).toContain('on <!-- -->host2');
+    expect(html).toContain('data-testid="conflict-keep-copy-docs/a.sync-conflict-20261124-142500-B.txt"');
+    expect(html).toContain('data-testid="conflict-keep-original-docs/a.sync-conflict-20261124-142500-B.txt"');
+    expect(html).toMatch(/data-testid="problem-row-bad:name.txt" data-kind="invalid-name"/);
+    expect(html).toContain('is not allowed on Windows');
+    expect(html).toMatch(/data-testid="lock-event-0" data-action="break"/);
+    expect(html).toContain('broke the lock');
+  });
+
+  it('files: no issue sections and no history panel when there is nothing to show', () => {
+    const html = render(FilesView);
+    for (const id of ['history-panel', 'conflicts', 'problems']) expect(html).not.toContain(`data-testid="${id}"`);
+  });
 });
