@@ -428,6 +428,11 @@ export class KvStateMachine {
   }
 }
 
+/** Throws CorruptionError (naming the problem) unless `data` is a valid {@link KvStateMachine.serialize} image. */
+export function validateSnapshotImage(data: Uint8Array): void {
+  parseImage(data);
+}
+
 interface Image {
   revision: number;
   compactRevision: number;
