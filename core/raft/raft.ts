@@ -824,15 +824,18 @@ export class Raft {
 
   /**
    * A heartbeat response proves the follower is reachable. Probe: allow the next probe (one per
-   * heartbeat round). Replicate: if match has not advanced for an election timeout's worth of
-   * half-rounds while entries are outstanding, an AppendEntries or its acknowledgement was lost;
-   * fall back to probe from match + 1 (bounded resend). Snapshot: re-send after electionTicks.
+   * heartbeat round). Replicate: if match has not advanced for max(2 heartbeats, electionTicks/2)
+   * ticks while entries are outstanding, an AppendEntries or its acknowledgement was lost: fall
+   * back to probe from match + 1 (bounded resend); otherwise a full window frees its oldest slot
+   * (etcd `FreeFirstOne`). Snapshot: re-send after electionTicks.
    */
   private onHeartbeatResponse(pr: Progress): void {
     const stalled = this.leaderTicks - pr.since >= Math.max(2 * this.heartbeatTicks, Math.ceil(this.electionTicks / 2));
     if (pr.state === 'probe') pr.probeSent = false;
     else if (pr.state === 'replicate') {
-      if (pr.match < this.log.lastIndex() && (stalled || pr.inflights.length >= this.maxInflight)) this.becomeProbe(pr, pr.match + 1);
+      if (pr.match < this.log.lastIndex() && stalled) this.becomeProbe(pr, pr.match + 1);
+      // etcd: a live follower with a full window gets room for one more message per heartbeat.
+      else if (pr.inflights.length >= this.maxInflight) pr.inflights.shift();
     } else if (this.leaderTicks - pr.since >= this.electionTicks) {
       this.becomeProbe(pr, pr.match + 1);
     }
