@@ -61,9 +61,10 @@ export class BenchCluster {
     readonly config: string,
     readonly ports: Map<string, number>,
     private readonly tickMs: number | undefined,
+    private readonly snapshotEntries: number | undefined = undefined,
   ) {}
 
-  static async start(dir: string, opts: { tickMs?: number } = {}): Promise<BenchCluster> {
+  static async start(dir: string, opts: { tickMs?: number; snapshotEntries?: number } = {}): Promise<BenchCluster> {
     mkdirSync(dir, { recursive: true });
     const base = await freePortBlock(IDS.length, [0, 1000]);
     const ports = new Map(IDS.map((id, i) => [id, base + i]));
@@ -82,7 +83,7 @@ export class BenchCluster {
     };
     const file = join(dir, 'cluster.json');
     writeFileSync(file, JSON.stringify(config, null, 2));
-    const c = new BenchCluster(dir, file, ports, opts.tickMs);
+    const c = new BenchCluster(dir, file, ports, opts.tickMs, opts.snapshotEntries);
     for (const id of IDS) c.spawnNode(id);
     process.once('exit', () => c.killAll());
     await c.waitLeader(60_000);
@@ -97,6 +98,7 @@ export class BenchCluster {
     const log = openSync(join(this.dir, `${id}.out`), 'a');
     const args = [CLI, 'node', '--config', this.config, '--id', id, '--data', join(this.dir, id), '--no-console'];
     if (this.tickMs) args.push('--tick-ms', String(this.tickMs));
+    if (this.snapshotEntries) args.push('--snapshot-entries', String(this.snapshotEntries));
     // BENCH_NODE_ARGS: extra Node flags for the node processes (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
     const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
     const p = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', log, log] });

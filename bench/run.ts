@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kv-put|lock-churn|failover|all|sync] [--no-anchor] [--trials N] [--clients N] [--ops N] [--keep]`
+ * `npm run bench [-- kv-put|lock-churn|failover|all|sync|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--snapshot-entries N] [--keep]`
  *
  * The consensus workloads of `../shared/anchors` against a 3-voter ClusterDesk cluster of real
  * `clusterdesk node` processes on 127.0.0.1, over the client KV gRPC API. Each workload prints one
@@ -15,6 +15,8 @@
  *   over `--trials` (default 20), restarting the killed node between trials.
  * - sync: delegated to `./sync.ts` (`runSyncBench(argv)`), owned separately.
  * - sync-scale: a 100,000-file folder, scan/memory/listing vs Syncthing; `./sync-scale.ts`.
+ * - compaction (not in `all`): `./compaction.ts`; puts with log compaction every
+ *   `--snapshot-entries` (default 1,000) entries, sampling RSS and Raft directory bytes; no anchor.
  *
  * Clients talk to the leader, as an etcd client pinned to the leader would (the anchor's etcd3
  * client spreads over all three members, whose followers forward to the leader).
@@ -24,9 +26,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runEtcdAnchor } from './anchor';
+import { runCompactionBench } from './compaction';
 import { BenchCluster, IDS, KvClient, sleep } from './cluster';
 
-type Workload = 'kv-put' | 'lock-churn' | 'failover';
+type Workload = 'kv-put' | 'lock-churn' | 'failover' | 'compaction';
 const WORKLOADS: Workload[] = ['kv-put', 'lock-churn', 'failover'];
 
 interface Args {
@@ -37,15 +40,16 @@ interface Args {
   ops: number | null;
   keep: boolean;
   tickMs: number | undefined;
+  snapshotEntries: number;
 }
 
 function usage(msg: string): never {
-  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync|sync-scale] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--keep]`);
+  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync|sync-scale|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--snapshot-entries N] [--keep]`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { workloads: [], anchor: true, trials: 20, clients: 32, ops: null, keep: false, tickMs: undefined };
+  const a: Args = { workloads: [], anchor: true, trials: 20, clients: 32, ops: null, keep: false, tickMs: undefined, snapshotEntries: 1000 };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i]);
     if (!Number.isInteger(v) || v < 1) usage(`${name} needs a positive integer`);
@@ -54,13 +58,14 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const w = argv[i]!;
     if (w === 'all') a.workloads.push(...WORKLOADS);
-    else if ((WORKLOADS as string[]).includes(w)) a.workloads.push(w as Workload);
+    else if ((WORKLOADS as string[]).includes(w) || w === 'compaction') a.workloads.push(w as Workload);
     else if (w === '--no-anchor') a.anchor = false;
     else if (w === '--keep') a.keep = true;
     else if (w === '--trials') a.trials = num(++i, w);
     else if (w === '--clients') a.clients = num(++i, w);
     else if (w === '--ops') a.ops = num(++i, w);
     else if (w === '--tick-ms') a.tickMs = num(++i, w);
+    else if (w === '--snapshot-entries') a.snapshotEntries = num(++i, w);
     else usage(`unknown argument ${JSON.stringify(w)}`);
   }
   if (a.workloads.length === 0) a.workloads = [...WORKLOADS];
@@ -166,6 +171,16 @@ async function failover(c: BenchCluster, a: Args): Promise<Record<string, unknow
 
 async function runWorkload(w: Workload, a: Args): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `cd-bench-${w}-`));
+  if (w === 'compaction') {
+    try {
+      const r = await runCompactionBench(dir, { ops: a.ops ?? 50_000, clients: a.clients, snapshotEntries: a.snapshotEntries, ...(a.tickMs ? { tickMs: a.tickMs } : {}) });
+      console.log(JSON.stringify(r));
+    } finally {
+      if (!a.keep) rmSync(dir, { recursive: true, force: true });
+      else console.error(`bench: kept ${dir}`);
+    }
+    return;
+  }
   let ours: Record<string, unknown>;
   const c = await BenchCluster.start(dir, a.tickMs ? { tickMs: a.tickMs } : {});
   try {

@@ -144,7 +144,8 @@ export function buildProgram(print: (s: string) => void = (s) => console.log(s))
     .option('--token-file <file>', 'console token file (created if missing; default <data>/token)')
     .option('--no-console', 'do not serve the browser console')
     .addOption(new Option('--tick-ms <ms>', 'Raft tick in milliseconds').argParser(intOption).hideHelp())
-    .action(async (o: { config: string; id: string; data: string; folder?: string; tokenFile?: string; console: boolean; tickMs?: number }) => {
+    .addOption(new Option('--snapshot-entries <n>', 'compact the Raft log every n applied entries').argParser(intOption).hideHelp())
+    .action(async (o: { config: string; id: string; data: string; folder?: string; tokenFile?: string; console: boolean; tickMs?: number; snapshotEntries?: number }) => {
       const { runNode } = await import('./run-node');
       await runNode({ ...o, data: o.data || join(defaultDataDir(), o.id) });
     });

@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NotFoundError, UnavailableError } from '../common/errors';
-import { EmbeddedKv } from './embedded-kv';
+import type { Logger } from '../common/logger';
+import type { Message } from '../raft/types';
+import { SNAP_FILE, WAL_FILE } from '../raft/wal';
+import { EmbeddedKv, type EmbeddedKvOptions } from './embedded-kv';
 import { MemoryTransport } from './testing/memory-transport';
 import type { WatchEvent } from './types';
 
@@ -27,10 +30,10 @@ afterEach(async () => {
   cleanup = [];
 });
 
-function makeCluster(dir = mkdtempSync(join(tmpdir(), 'cd-ekv-')), hub = new MemoryTransport(1)) {
+function makeCluster(dir = mkdtempSync(join(tmpdir(), 'cd-ekv-')), hub = new MemoryTransport(1), extra: Partial<EmbeddedKvOptions> = {}) {
   const nodes = new Map<string, EmbeddedKv>();
-  const create = (id: string) => {
-    const kv = new EmbeddedKv({ id, voters: VOTERS, learners: LEARNERS, dataDir: join(dir, id), transport: hub.transport(id), clusterId: 'test', tickMs: 10, preferred: id === 'A', seed: `s/${id}`, requestTimeoutMs: 10_000 });
+  const create = (id: string, more: Partial<EmbeddedKvOptions> = {}) => {
+    const kv = new EmbeddedKv({ id, voters: VOTERS, learners: LEARNERS, dataDir: join(dir, id), transport: hub.transport(id), clusterId: 'test', tickMs: 10, preferred: id === 'A', seed: `s/${id}`, requestTimeoutMs: 10_000, ...extra, ...more });
     nodes.set(id, kv);
     return kv;
   };
@@ -152,5 +155,83 @@ describe('EmbeddedKv without quorum', () => {
     await expect(nodes[0]!.range('k')).rejects.toBeInstanceOf(UnavailableError);
     expect(await nodes[1]!.range('k', { serializable: true })).toMatchObject({ count: 0, revision: 0 });
     expect(nodes.map((n) => n.status().leaderId)).toEqual([null, null]);
+  });
+});
+
+/** A logger that records warn lines (message and fields). */
+function recordingLogger(lines: Array<{ msg: string; fields: Record<string, unknown> }>): Logger {
+  const noop = () => {};
+  const self: Logger = {
+    debug: noop,
+    info: noop,
+    error: noop,
+    warn: (a: object | string, b?: string) => lines.push(typeof a === 'string' ? { msg: a, fields: {} } : { msg: b ?? '', fields: a as Record<string, unknown> }),
+    child: () => self,
+  };
+  return self;
+}
+
+describe('EmbeddedKv log compaction (snapshots)', () => {
+  it('a follower down past compaction catches up via InstallSnapshot; WALs stay bounded; restart recovers from snapshot + WAL tail', async () => {
+    const c = makeCluster(undefined, undefined, { snapshotEntries: 20, snapshotCatchUpEntries: 0 });
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    const leader = await c.leader();
+    const lagging = VOTERS.find((x) => x !== leader)!;
+    await c.kv(leader).put('s/0', 'v0');
+    await c.kv(lagging).stop();
+    for (let i = 1; i <= 80; i++) await c.kv(leader).put(`s/${i}`, `v${i}`);
+    await c.kv(leader).delete('s/0');
+    const expected = (await c.kv(leader).range('s/', { prefix: true })).kvs;
+    expect(expected.length).toBe(80);
+    // The leader compacted: snapshot file present, WAL holds fewer than 20 entries' worth.
+    expect(existsSync(join(c.dir, leader, SNAP_FILE))).toBe(true);
+    // Restart the lagging follower: its log ends far below the leader's first index.
+    const logs: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+    const back = c.create(lagging, { logger: recordingLogger(logs) });
+    const seen: string[] = [];
+    await back.start();
+    back.watch('s/', (evs) => seen.push(...evs.map((e) => `${e.type}:${e.kv.key}`)));
+    await waitFor('catch-up', async () => (await back.range('s/', { prefix: true, serializable: true })).kvs.length === 80 && back.localRevision() >= expected[expected.length - 1]!.modRevision);
+    expect((await back.range('s/', { prefix: true, serializable: true })).kvs).toEqual(expected);
+    expect(existsSync(join(c.dir, lagging, SNAP_FILE))).toBe(true);
+    // The watcher saw the snapshot's difference: the deleted key and the new ones.
+    await waitFor('watch events', () => seen.includes('delete:s/0') && seen.filter((x) => x.startsWith('put:')).length >= 80);
+    // A write after the catch-up reaches it through plain AppendEntries.
+    const w = await back.put('s/after', 'x');
+    expect((await c.kv(leader).range('s/after')).kvs[0]?.modRevision).toBe(w.revision);
+    const walBytes = statSync(join(c.dir, leader, WAL_FILE)).size;
+    expect(walBytes).toBeLessThan(20_000);
+
+    await Promise.all(ALL.map((id) => c.kv(id).stop()));
+    const c2 = makeCluster(c.dir, new MemoryTransport(2), { snapshotEntries: 20, snapshotCatchUpEntries: 0 });
+    await Promise.all(ALL.map((id) => c2.kv(id).start()));
+    for (const id of ALL) expect(c2.kv(id).localRevision()).toBe(w.revision);
+    await c2.leader();
+    const all = await c2.kv(lagging).range('s/', { prefix: true });
+    expect(all.kvs.length).toBe(81);
+  });
+
+  it('a malformed InstallSnapshot is dropped with a CorruptionError log line and changes nothing', async () => {
+    const c = makeCluster();
+    const logs: Array<{ msg: string; fields: Record<string, unknown> }> = [];
+    c.create('L', { logger: recordingLogger(logs) });
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    const leader = await c.leader();
+    await c.kv(leader).put('k', 'v');
+    await waitFor('L applied', async () => (await c.kv('L').range('k', { serializable: true })).count === 1);
+    const term = c.kv(leader).status().term;
+    const base = { from: leader, to: 'L', term, entries: [], commit: 0, reject: false, rejectHint: 0, context: new Uint8Array() };
+    const forged: Message[] = [
+      { ...base, type: 'InstallSnapshot', index: 500, logTerm: term, snapshot: { index: 500, term, voters: VOTERS, learners: LEARNERS, data: new TextEncoder().encode('{"v":1,"revision":"x"}') } },
+      { ...base, type: 'InstallSnapshot', index: 500, logTerm: term, snapshot: { index: 500, term, voters: VOTERS, learners: LEARNERS, data: new Uint8Array([0xff, 0x00, 0x13]) } },
+      { ...base, type: 'InstallSnapshot', index: 500, logTerm: term },
+    ];
+    c.hub.transport('intruder').send(forged);
+    await waitFor('log lines', () => logs.filter((l) => l.msg === 'malformed snapshot dropped').length === 3);
+    expect(logs.every((l) => l.msg !== 'malformed snapshot dropped' || l.fields.code === 'ECORRUPT')).toBe(true);
+    expect(c.kv('L').status().commitIndex).toBeLessThan(500);
+    expect((await c.kv('L').range('k', { serializable: true })).kvs[0]?.value).toBe('v');
+    await c.kv(leader).put('k2', 'v2');
+    await waitFor('L still replicates', async () => (await c.kv('L').range('k2', { serializable: true })).count === 1);
   });
 });

@@ -31,17 +31,22 @@
  *   outcome is unknown at the deadline rejects with TimeoutError (it may still commit).
  * - Leases: the leader tracks deadlines in ticks and proposes `leaseRevoke` on expiry;
  *   keep-alives go to the leader; a new leader resets every deadline to the full TTL (as etcd).
- * - Restart: the WAL restores term/vote/log; committed entries are re-applied from index 1 to
- *   rebuild the state machine. Snapshot seam: pass `applied` and a restored state machine to
- *   the Raft config once snapshots exist.
+ * - Log compaction (thesis §5.1): every `snapshotEntries` applied entries the store serializes
+ *   its state machine, hands it to `raft.compact` and persists it (`Wal.saveSnapshot`: snapshot
+ *   file, then a new WAL segment with only the entries after it), so memory and disk stay bounded.
+ *   A follower too far behind receives the leader's snapshot (InstallSnapshot): it is validated
+ *   when it arrives (a malformed one is dropped with a CorruptionError log line), persisted
+ *   (replacing the WAL) and restored into the state machine; watchers see the difference.
+ * - Restart: the snapshot file restores the state machine, the WAL restores term/vote and the
+ *   log after it; committed entries after the snapshot are re-applied.
  */
-import { CancelledError, ClusterDeskError, CompactedError, NotFoundError, NotLeaderError, TimeoutError, UnavailableError, ValidationError, fromWire, toWire, type WireError } from '../common/errors';
+import { CancelledError, ClusterDeskError, CompactedError, CorruptionError, NotFoundError, NotLeaderError, TimeoutError, UnavailableError, ValidationError, fromWire, toWire, type WireError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import { createRng } from '../common/rng';
 import { Raft, type Ready } from '../raft/raft';
-import type { Entry, Message, NodeId, RaftStatus, RaftTransport } from '../raft/types';
+import type { Entry, Message, NodeId, RaftStatus, RaftTransport, Snapshot } from '../raft/types';
 import { Wal } from '../raft/wal';
-import { KvStateMachine, type KvCommand, type KvResult } from './state-machine';
+import { KvStateMachine, validateSnapshotImage, type KvCommand, type KvResult } from './state-machine';
 import type { KeyValue, LeaseGrantResponse, RangeOptions, ReplicatedKV, TxnRequest, TxnResponse, WatchEvent, WatchOptions, Watcher } from './types';
 
 /** Options of {@link EmbeddedKv}. */
@@ -77,6 +82,10 @@ export interface EmbeddedKvOptions {
    * investigation; Raft safety arguments in handleReady), so the synchronous path stays the default.
    */
   asyncPersist?: boolean;
+  /** Compact the log (snapshot + WAL cut) every this many applied entries; 0 = never (default 10,000). */
+  snapshotEntries?: number;
+  /** Entries kept in memory below a snapshot for slightly lagging followers (RaftConfig.snapshotCatchUpEntries; default 1,000). */
+  snapshotCatchUpEntries?: number;
 }
 
 /** Body of a replicated entry: who proposed it (request id) and the command. */
@@ -176,7 +185,10 @@ export class EmbeddedKv implements ReplicatedKV {
       seed: options.seed ?? `${options.clusterId}/${options.id}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 5000,
       asyncPersist: options.asyncPersist ?? false,
+      snapshotEntries: options.snapshotEntries ?? 10_000,
+      snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? 1_000,
     };
+    if (!(Number.isInteger(this.o.snapshotEntries) && this.o.snapshotEntries >= 0)) throw new ValidationError(`snapshotEntries must be a non-negative integer, got ${this.o.snapshotEntries}`);
     this.log = (options.logger ?? silentLogger).child({ node: options.id });
   }
 
@@ -191,7 +203,15 @@ export class EmbeddedKv implements ReplicatedKV {
     if (this.running || this.stopped) throw new ValidationError('EmbeddedKv can be started once');
     const { wal, state } = Wal.open(this.o.dataDir, this.o.clusterId);
     if (state.repairedTornTail) this.log.warn({ dir: this.o.dataDir }, 'truncated a torn WAL tail');
+    if (wal.droppedConflicting) this.log.warn({ dir: this.o.dataDir }, 'ignored WAL entries of a log replaced by an installed snapshot');
     this.wal = wal;
+    if (state.snapshot) {
+      // CorruptionError here means the local snapshot file is unusable: fail the start loudly.
+      this.sm.restore(state.snapshot.data);
+      this.applied = state.snapshot.index;
+      this.snapshotIndex = state.snapshot.index;
+      this.log.info({ index: state.snapshot.index, term: state.snapshot.term, entries: state.entries.length }, 'restored snapshot');
+    }
     this.raft = new Raft({
       id: this.o.id,
       voters: this.o.voters,
@@ -200,13 +220,15 @@ export class EmbeddedKv implements ReplicatedKV {
       heartbeatTicks: this.o.heartbeatTicks,
       preferred: this.o.preferred,
       rng: createRng(this.o.seed),
-      storage: { hardState: state.hardState, entries: state.entries },
+      snapshotCatchUpEntries: this.o.snapshotCatchUpEntries,
+      storage: { hardState: state.hardState, entries: state.entries, ...(state.snapshot ? { snapshot: state.snapshot } : {}) },
       logger: this.log,
     });
     this.running = true;
     this.o.transport.onMessage((m) => {
       if (!this.running || !this.raft) return;
       if (m.from === this.leaderSeen) this.ticksSinceLeader = 0;
+      if (m.type === 'InstallSnapshot' && !this.acceptableSnapshot(m)) return;
       try {
         this.raft.step(m);
       } catch (err) {
@@ -504,6 +526,8 @@ export class EmbeddedKv implements ReplicatedKV {
     return this.applied;
   }
   private applied = 0;
+  /** Index of the latest snapshot made or installed. */
+  private snapshotIndex = 0;
 
   private async forward(to: NodeId, req: ForwardRequest, timeoutMs: number): Promise<unknown> {
     const raw = await this.o.transport.forward(to, enc.encode(JSON.stringify(req)), timeoutMs);
@@ -630,7 +654,9 @@ export class EmbeddedKv implements ReplicatedKV {
     // paper Fig. 2), so they go out first and travel while we fsync (thesis §10.2.1).
     if (rd.messages.length > 0) this.o.transport.send(compactMessages(rd.messages));
     if (rd.softState) this.onSoftState(rd.softState.role);
+    if (rd.snapshot) this.installSnapshot(rd.snapshot);
     for (const e of rd.committedEntries) this.applyEntry(e);
+    if (this.o.snapshotEntries > 0 && this.applied - this.snapshotIndex >= this.o.snapshotEntries) this.compact();
     for (const rs of rd.readStates) this.reads.get(dec.decode(rs.context))?.resolve(rs.index);
     if (rd.entries.length === 0 || !this.o.asyncPersist) {
       this.wal!.save(rd.hardState, rd.entries);
@@ -651,6 +677,50 @@ export class EmbeddedKv implements ReplicatedKV {
       raft.advance();
       this.drive();
     });
+  }
+
+  /**
+   * Validates an arriving InstallSnapshot before Raft sees it (Raft would replace its log with
+   * it): a snapshot whose data is not a KV state image is dropped with a CorruptionError log line
+   * (the leader re-sends after its snapshot timeout).
+   */
+  private acceptableSnapshot(m: Message): boolean {
+    try {
+      if (!m.snapshot) throw new CorruptionError('InstallSnapshot without a snapshot');
+      validateSnapshotImage(m.snapshot.data);
+      return true;
+    } catch (err) {
+      const e = err instanceof CorruptionError ? err : new CorruptionError('malformed snapshot', { cause: err });
+      this.log.warn({ from: m.from, index: m.index, code: e.code, err: e.message }, 'malformed snapshot dropped');
+      return false;
+    }
+  }
+
+  /** Ready.snapshot (from the leader): persist it (replacing the WAL), then restore the state machine from it. */
+  private installSnapshot(snap: Snapshot): void {
+    this.wal!.saveSnapshot(snap, true);
+    this.sm.restore(snap.data);
+    this.applied = snap.index;
+    this.snapshotIndex = snap.index;
+    this.log.info({ index: snap.index, term: snap.term, bytes: snap.data.length }, 'installed snapshot from the leader');
+    this.resolveApplyWaiters();
+  }
+
+  /** Snapshots the state machine at the applied index, compacts Raft's log and cuts the WAL. */
+  private compact(): void {
+    const t0 = Date.now();
+    const snap = this.raft!.compact(this.applied, this.sm.serialize());
+    if (!snap) return;
+    this.wal!.saveSnapshot(snap, false);
+    this.snapshotIndex = snap.index;
+    this.log.info({ index: snap.index, term: snap.term, bytes: snap.data.length, walBytes: this.wal!.bytes(), ms: Date.now() - t0 }, 'compacted the log');
+  }
+
+  private resolveApplyWaiters(): void {
+    if (this.applyWaiters.length === 0) return;
+    const done = this.applyWaiters.filter((w) => w.index <= this.applied);
+    this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.applied);
+    for (const w of done) w.resolve();
   }
 
   private onSoftState(role: string): void {
@@ -676,11 +746,7 @@ export class EmbeddedKv implements ReplicatedKV {
       if (body && 'batch' in body && Array.isArray(body.batch)) for (const env of body.batch) this.applyEnvelope(e.index, env);
       else if (body) this.applyEnvelope(e.index, body as Envelope);
     }
-    if (this.applyWaiters.length > 0) {
-      const done = this.applyWaiters.filter((w) => w.index <= this.applied);
-      this.applyWaiters = this.applyWaiters.filter((w) => w.index > this.applied);
-      for (const w of done) w.resolve();
-    }
+    this.resolveApplyWaiters();
   }
 
   private applyEnvelope(index: number, env: Envelope): void {

@@ -12,7 +12,7 @@
  *
  * Deterministic module: imports nothing from `node:`.
  */
-import { CompactedError, NotFoundError, ValidationError } from '../common/errors';
+import { CompactedError, CorruptionError, NotFoundError, ValidationError } from '../common/errors';
 import type {
   Compare,
   DeleteRangeResponse,
@@ -129,6 +129,8 @@ export class KvStateMachine {
   private historyCount = 0;
   /** Highest revision whose events were dropped from history (0 = none). */
   private compacted = 0;
+  /** Revision of the last {@link KvStateMachine.restore}: this replica has no events at or before it (0 = never restored). */
+  private restoredAt = 0;
   private readonly historyLimit: number;
   private readonly watchers = new Set<WatchEntry>();
 
@@ -361,7 +363,8 @@ export class KvStateMachine {
   watch(prefix: string, listener: (events: WatchEvent[], revision: number) => void, options: WatchOptions & { exact?: boolean } = {}): Watcher {
     validateKey(prefix);
     const from = options.fromRevision ?? 0;
-    if (from > 0 && from <= this.compacted) throw new CompactedError(from, this.compacted + 1);
+    const floor = Math.max(this.compacted, this.restoredAt);
+    if (from > 0 && from <= floor) throw new CompactedError(from, floor + 1);
     const w: WatchEntry = { prefix, exact: options.exact ?? false, prevKv: options.prevKv ?? false, listener, queue: [], scheduled: false, cancelled: false };
     if (from > 0) for (const b of this.history) if (b.revision >= from) this.deliver(w, b.events, b.revision);
     this.watchers.add(w);
@@ -373,9 +376,105 @@ export class KvStateMachine {
     };
   }
 
+  /**
+   * The whole replicated state as bytes, for a Raft snapshot (thesis §5.1): store revision, the
+   * revision below which watch history is gone, every key (value, create/mod revision, version,
+   * lease) in key order and every lease (id, TTL, keys follow from the kvs). UTF-8 JSON
+   * `{"v":1,"revision","compactRevision","kvs":[[key,value,create,mod,version,lease]…],"leases":[[id,ttl]…]}`;
+   * equal states give equal bytes. Watch history is not included.
+   */
+  serialize(): Uint8Array {
+    const kvs = [...this.kvs.values()].sort((a, b) => compareKeys(a.key, b.key)).map((kv) => [kv.key, kv.value, kv.createRevision, kv.modRevision, kv.version, kv.lease]);
+    const leases = [...this.leases].sort((a, b) => a[0] - b[0]).map(([id, l]) => [id, l.ttl]);
+    return encoder.encode(JSON.stringify({ v: 1, revision: this.rev, compactRevision: this.compacted, kvs, leases }));
+  }
+
+  /**
+   * Replaces the whole state with a {@link KvStateMachine.serialize} image (a snapshot from the
+   * leader, or the local one at restart). Validates everything before changing anything: throws
+   * CorruptionError for malformed bytes. Watch history before the snapshot is gone (older
+   * `fromRevision` → CompactedError); live watchers receive the difference between the old and
+   * the new state as one batch at the snapshot's revision (puts for new or changed keys, deletes
+   * for keys that vanished), so a watcher never silently misses a change hidden in a snapshot.
+   */
+  restore(data: Uint8Array): void {
+    const next = parseImage(data);
+    const events: WatchEvent[] = [];
+    for (const [key, prev] of this.kvs) {
+      if (!next.kvs.has(key)) events.push({ type: 'delete', kv: { key, value: '', createRevision: 0, modRevision: next.revision, version: 0, lease: 0 }, prevKv: { ...prev } });
+    }
+    for (const [key, kv] of next.kvs) {
+      const prev = this.kvs.get(key);
+      if (prev && prev.modRevision === kv.modRevision && prev.createRevision === kv.createRevision && prev.value === kv.value) continue;
+      events.push(prev ? { type: 'put', kv: { ...kv }, prevKv: { ...prev } } : { type: 'put', kv: { ...kv } });
+    }
+    this.kvs.clear();
+    for (const [k, kv] of next.kvs) this.kvs.set(k, kv);
+    this.leases.clear();
+    for (const [id, ttl] of next.leases) this.leases.set(id, { ttl, keys: new Set() });
+    for (const kv of this.kvs.values()) if (kv.lease !== 0) this.leases.get(kv.lease)!.keys.add(kv.key);
+    this.history.length = 0;
+    this.historyCount = 0;
+    this.rev = next.revision;
+    this.compacted = next.compactRevision;
+    this.restoredAt = next.revision;
+    if (events.length > 0) for (const w of this.watchers) this.deliver(w, events, next.revision);
+  }
+
   /** Cancels every watcher (used when a store closes). */
   cancelAllWatches(): void {
     for (const w of this.watchers) w.cancelled = true;
     this.watchers.clear();
   }
+}
+
+/** Throws CorruptionError (naming the problem) unless `data` is a valid {@link KvStateMachine.serialize} image. */
+export function validateSnapshotImage(data: Uint8Array): void {
+  parseImage(data);
+}
+
+interface Image {
+  revision: number;
+  compactRevision: number;
+  kvs: Map<string, KeyValue>;
+  leases: Map<number, number>;
+}
+
+const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+
+/** Parses and validates a {@link KvStateMachine.serialize} image; CorruptionError names what is wrong. */
+function parseImage(data: Uint8Array): Image {
+  const bad = (what: string, cause?: unknown): never => {
+    throw new CorruptionError(`malformed KV snapshot: ${what}`, cause === undefined ? undefined : { cause });
+  };
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(data));
+  } catch (err) {
+    return bad('not UTF-8 JSON', err);
+  }
+  if (typeof raw !== 'object' || raw === null) return bad('not an object');
+  const o = raw as Record<string, unknown>;
+  if (o.v !== 1) bad(`unknown version ${String(o.v)}`);
+  if (!isCount(o.revision) || !isCount(o.compactRevision)) bad('revision and compactRevision must be non-negative integers');
+  if (!Array.isArray(o.kvs) || !Array.isArray(o.leases)) bad('kvs and leases must be arrays');
+  const leases = new Map<number, number>();
+  for (const l of o.leases as unknown[]) {
+    if (!Array.isArray(l) || l.length !== 2 || !isCount(l[0]) || l[0] === 0 || !isCount(l[1]) || l[1] < 1) return bad('bad lease');
+    if (leases.has(l[0])) bad(`duplicate lease ${l[0]}`);
+    leases.set(l[0], l[1]);
+  }
+  const revision = o.revision as number;
+  const kvs = new Map<string, KeyValue>();
+  for (const k of o.kvs as unknown[]) {
+    if (!Array.isArray(k) || k.length !== 6) return bad('bad key entry');
+    const [key, value, createRevision, modRevision, version, lease] = k as unknown[];
+    if (typeof key !== 'string' || typeof value !== 'string') return bad('key and value must be strings');
+    if (!isCount(createRevision) || !isCount(modRevision) || !isCount(version) || !isCount(lease)) return bad(`bad revisions of key ${key}`);
+    if (createRevision < 1 || createRevision > modRevision || modRevision > revision || version < 1) bad(`inconsistent revisions of key ${key}`);
+    if (lease !== 0 && !leases.has(lease)) bad(`key ${key} is attached to unknown lease ${lease}`);
+    if (kvs.has(key)) bad(`duplicate key ${key}`);
+    kvs.set(key, { key, value, createRevision, modRevision, version, lease });
+  }
+  return { revision, compactRevision: o.compactRevision as number, kvs, leases };
 }

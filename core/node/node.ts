@@ -37,6 +37,8 @@ export interface NodeOptions {
   logger: Logger;
   /** Raft tick in milliseconds (default 50; election timeout 10–20 ticks). */
   tickMs?: number;
+  /** Compact the Raft log every this many applied entries (default: EmbeddedKv's, 10,000). */
+  snapshotEntries?: number;
   /** Status poll period in milliseconds (default 1000). */
   pollMs?: number;
 }
@@ -118,6 +120,7 @@ export class ClusterNode implements ControlHandler {
       clusterId: topology.config.name,
       preferred: topology.preferredLeader === id,
       tickMs: options.tickMs ?? 50,
+      ...(options.snapshotEntries ? { snapshotEntries: options.snapshotEntries } : {}),
       seed: `${topology.config.name}/${id}/${process.pid}`,
       logger: this.log.child({ mod: 'raft' }),
     });

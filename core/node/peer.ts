@@ -15,6 +15,7 @@ import { loadProtoPackage } from './proto';
 import { UnavailableError, ValidationError, toWire, fromWire, type WireError, AuthError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Entry, Message, MessageType, RaftTransport } from '../raft/types';
+import { SnapshotAssembler, splitSnapshotMessage, type SnapshotChunk } from './snapshot-chunks';
 
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -46,9 +47,10 @@ const TYPE_TO_PROTO: Record<MessageType, string> = {
 };
 const PROTO_TO_TYPE = new Map(Object.entries(TYPE_TO_PROTO).map(([k, v]) => [v, k as MessageType]));
 
-/** Raft message → proto object. */
-export function encodeRaftMessage(m: Message): Record<string, unknown> {
+/** Raft message → proto object (`chunk` marks one slice of a chunked InstallSnapshot). */
+export function encodeRaftMessage(m: Message, chunk?: SnapshotChunk): Record<string, unknown> {
   return {
+    ...(chunk ? { snapshotChunk: { offset: chunk.offset, total: chunk.total } } : {}),
     type: TYPE_TO_PROTO[m.type],
     from: m.from,
     to: m.to,
@@ -98,10 +100,20 @@ export function decodeRaftMessage(o: Record<string, unknown>): Message {
     rejectHint: o.rejectHint as number,
     context: new Uint8Array((o.context as Buffer | undefined) ?? new Uint8Array()),
   };
-  if (s && isCount(s.index) && isCount(s.term)) {
-    msg.snapshot = { index: s.index, term: s.term, voters: (s.voters as string[]) ?? [], learners: (s.learners as string[]) ?? [], data: new Uint8Array(s.data as Buffer) };
+  if (s) {
+    if (!isCount(s.index) || !isCount(s.term)) throw new ValidationError('raft message: snapshot index/term must be non-negative integers');
+    const ids = (v: unknown): string[] => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : []);
+    msg.snapshot = { index: s.index, term: s.term, voters: ids(s.voters), learners: ids(s.learners), data: new Uint8Array((s.data as Buffer | undefined) ?? new Uint8Array()) };
   }
   return msg;
+}
+
+/** The `snapshot_chunk` of a proto RaftMessage, if present. @throws ValidationError for non-integer fields. */
+export function decodeSnapshotChunk(o: Record<string, unknown>): SnapshotChunk | undefined {
+  const c = o.snapshotChunk as Record<string, unknown> | null | undefined;
+  if (!c) return undefined;
+  if (!isCount(c.offset) || !isCount(c.total)) throw new ValidationError('raft message: snapshot_chunk offset/total must be non-negative integers');
+  return { offset: c.offset, total: c.total };
 }
 
 /** WireError ↔ proto WireError. */
@@ -210,6 +222,7 @@ export async function startPeerServer(opts: {
   const { dir, handlers, logger } = opts;
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
   const known = (id: unknown): boolean => typeof id === 'string' && dir.addresses.has(id);
+  const snapshots = new SnapshotAssembler();
   const fail = (cb: grpc.sendUnaryData<unknown>, code: grpc.status, message: string): void => {
     logger.warn({ code, reason: message }, 'peer request refused');
     cb({ code, details: message, name: 'PeerError', message });
@@ -223,7 +236,8 @@ export async function startPeerServer(opts: {
         const m = decodeRaftMessage(raw);
         if (!known(m.from)) throw new AuthError(`raft message from unknown node "${m.from}"`);
         if (m.to !== dir.self) throw new ValidationError(`raft message addressed to "${m.to}", this is "${dir.self}"`);
-        out.push(m);
+        const whole = snapshots.accept(m, decodeSnapshotChunk(raw));
+        if (whole) out.push(whole);
       }
     } catch (err) {
       return { refused: { code: err instanceof AuthError ? grpc.status.PERMISSION_DENIED : grpc.status.INVALID_ARGUMENT, message: (err as Error).message } };
@@ -359,9 +373,21 @@ export class GrpcRaftTransport implements RaftTransport {
     }
     for (const [to, list] of byDest) {
       if (!this.dir.addresses.has(to)) continue;
-      const batch = { cluster: this.dir.cluster, messages: list.map(encodeRaftMessage) };
-      if (!this.unaryOnly.has(to) && this.writeStream(to, batch)) continue;
-      this.clients.unary(to, 'Raft', batch, 1000).catch((err: Error) => this.logger.debug({ to, err: err.message }, 'raft send failed'));
+      // A large InstallSnapshot travels as chunks, one per batch, after the other messages.
+      const plain: Message[] = [];
+      const chunked: Array<{ message: Message; chunk?: SnapshotChunk }> = [];
+      for (const m of list) {
+        const parts = splitSnapshotMessage(m);
+        if (parts.length === 1) plain.push(m);
+        else chunked.push(...parts);
+      }
+      const batches: Array<Record<string, unknown>> = [];
+      if (plain.length > 0) batches.push({ cluster: this.dir.cluster, messages: plain.map((m) => encodeRaftMessage(m)) });
+      for (const c of chunked) batches.push({ cluster: this.dir.cluster, messages: [encodeRaftMessage(c.message, c.chunk)] });
+      for (const batch of batches) {
+        if (!this.unaryOnly.has(to) && this.writeStream(to, batch)) continue;
+        this.clients.unary(to, 'Raft', batch, 10_000).catch((err: Error) => this.logger.debug({ to, err: err.message }, 'raft send failed'));
+      }
     }
   }
 

@@ -26,7 +26,7 @@ import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
 import type { Rng } from '../common/rng';
 import { RaftLog } from './log';
-import type { Entry, HardState, Message, MessageType, NodeId, RaftRole, RaftStatus } from './types';
+import type { Entry, HardState, Message, MessageType, NodeId, RaftRole, RaftStatus, Snapshot } from './types';
 
 /** Configuration of one Raft node. */
 export interface RaftConfig {
@@ -59,9 +59,26 @@ export interface RaftConfig {
   checkQuorum?: boolean;
   /** Maximum entries per AppendEntries message (default 256). */
   maxEntriesPerMessage?: number;
-  /** State recovered from stable storage at restart: the last HardState and the log (index 1..n). */
-  storage?: { hardState: HardState; entries: Entry[] };
-  /** Highest index already applied by the state machine (default 0: re-apply all committed entries after restart). */
+  /** Maximum bytes of entry data per AppendEntries message; a single larger entry is still sent alone (default 1 MiB; etcd `MaxSizePerMsg`). */
+  maxBytesPerMessage?: number;
+  /**
+   * Flow control (etcd `MaxInflightMsgs`): at most this many unacknowledged AppendEntries
+   * messages per follower in replicate state (default 256).
+   */
+  maxInflightMessages?: number;
+  /**
+   * Entries kept in memory below a snapshot's index by {@link Raft.compact}, so that followers
+   * lagging by fewer entries catch up with AppendEntries instead of InstallSnapshot (etcd
+   * server's `SnapshotCatchUpEntries`; default 0).
+   */
+  snapshotCatchUpEntries?: number;
+  /**
+   * State recovered from stable storage at restart: the last HardState, the latest snapshot
+   * (if any) and the log entries after it. With a snapshot the driver restores its state machine
+   * from `snapshot.data` itself before starting Raft; `applied` then defaults to snapshot.index.
+   */
+  storage?: { hardState: HardState; entries: Entry[]; snapshot?: Snapshot };
+  /** Highest index already applied by the state machine (default 0, or the snapshot index: re-apply committed entries after that). */
   applied?: number;
   logger?: Logger;
 }
@@ -84,6 +101,12 @@ export interface Ready {
   softState?: SoftState;
   /** Term/vote/commit to persist; absent if unchanged since last persisted. */
   hardState?: HardState;
+  /**
+   * A snapshot received from the leader (InstallSnapshot, paper §7): persist it (it replaces the
+   * stored snapshot and every stored entry) before `entries`, and restore the state machine from
+   * it before applying `committedEntries`. applied and commit jump to snapshot.index.
+   */
+  snapshot?: Snapshot;
   /** Unstable entries to append to stable storage. An entry with index i replaces any stored entries >= i. */
   entries: Entry[];
   /** Committed, persisted entries to apply, in order. */
@@ -94,11 +117,33 @@ export interface Ready {
   readStates: ReadState[];
 }
 
+/**
+ * The leader's view of one follower (etcd `tracker.Progress`). States:
+ * - `probe`: the match point is unknown; at most one AppendEntries is in flight (`probeSent`),
+ *   re-sent after a heartbeat response, backing `next` off on rejections.
+ * - `replicate`: steady state; `next` advances optimistically as messages are sent, and up to
+ *   maxInflightMessages unacknowledged messages may be in flight (pipelining).
+ * - `snapshot`: an InstallSnapshot at `pendingSnapshot` is in flight; nothing else is sent until
+ *   it is acknowledged (or a snapshot timeout of electionTicks sends it again).
+ */
 interface Progress {
   match: number;
   next: number;
   /** Heard from since the last check-quorum round. */
   recentActive: boolean;
+  state: 'probe' | 'replicate' | 'snapshot';
+  /** Probe state: an AppendEntries is in flight. */
+  probeSent: boolean;
+  /** Replicate state: last index of each unacknowledged AppendEntries, oldest first. */
+  inflights: number[];
+  /** Snapshot state: index of the snapshot being sent. */
+  pendingSnapshot: number;
+  /** Leader tick at which `match` last advanced, or the current state (snapshot) began. */
+  since: number;
+}
+
+function newProgress(next: number, now: number): Progress {
+  return { match: 0, next, recentActive: true, state: 'probe', probeSent: false, inflights: [], pendingSnapshot: 0, since: now };
 }
 
 interface PendingRead {
@@ -125,6 +170,11 @@ export class Raft {
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
   private readonly maxEntries: number;
+  private readonly maxBytes: number;
+  private readonly maxInflight: number;
+  private readonly catchUpEntries: number;
+  /** Ticks seen as leader (the clock of flow-control timeouts). */
+  private leaderTicks = 0;
   private readonly log: RaftLog;
   private readonly logger: Logger;
 
@@ -163,9 +213,16 @@ export class Raft {
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
     this.maxEntries = config.maxEntriesPerMessage ?? 256;
+    this.maxBytes = config.maxBytesPerMessage ?? 1024 * 1024;
+    this.maxInflight = config.maxInflightMessages ?? 256;
+    this.catchUpEntries = config.snapshotCatchUpEntries ?? 0;
+    if (!(this.maxEntries >= 1 && this.maxBytes >= 1 && this.maxInflight >= 1 && this.catchUpEntries >= 0)) {
+      throw new ValidationError('need maxEntriesPerMessage, maxBytesPerMessage, maxInflightMessages >= 1 and snapshotCatchUpEntries >= 0');
+    }
     this.logger = config.logger ?? silentLogger;
     const hs = config.storage?.hardState ?? { term: 0, vote: '', commit: 0 };
-    this.log = new RaftLog(config.storage?.entries ?? [], hs.commit, config.applied ?? 0);
+    const snap = config.storage?.snapshot ?? null;
+    this.log = new RaftLog(config.storage?.entries ?? [], hs.commit, config.applied ?? snap?.index ?? 0, snap);
     this.term = hs.term;
     this.vote = hs.vote;
     this.prevHardState = { term: hs.term, vote: hs.vote, commit: this.log.committed };
@@ -210,6 +267,38 @@ export class Raft {
     if (this.committedInTerm()) this.startReadRound(read);
   }
 
+  /**
+   * Log compaction (thesis §5.1, paper §7): the application reports that its state after
+   * applying index `index` is `data`, already on stable storage. The core keeps that
+   * {@link Snapshot} (index, term, current voters and learners, data) to send to followers that
+   * need compacted entries, and drops entries <= index - snapshotCatchUpEntries from memory.
+   * The driver may then drop stored entries <= index. `index` must have been handed out for apply
+   * (it may be called between applying a Ready's committedEntries and advance()) and persisted;
+   * an index at or below the current snapshot is ignored. Throws ValidationError otherwise.
+   * Returns the snapshot kept, or null when ignored.
+   */
+  compact(index: number, data: Uint8Array): Snapshot | null {
+    const applied = Math.max(this.log.applied, this.inflightReady?.applied ?? 0);
+    if (!Number.isInteger(index) || index < 0) throw new ValidationError(`compact index must be a non-negative integer, got ${index}`);
+    if (index > applied || index > this.log.stable) {
+      throw new ValidationError(`cannot compact at ${index}: applied ${applied}, persisted ${this.log.stable}`, { detail: { index, applied, stable: this.log.stable } });
+    }
+    if (index <= (this.log.snapshot?.index ?? 0) || index < this.log.firstIndex()) return null;
+    const snap: Snapshot = { index, term: this.log.term(index)!, voters: [...this.voters], learners: [...this.learners], data };
+    this.log.compact(snap, this.catchUpEntries);
+    return snap;
+  }
+
+  /** The latest snapshot (made by {@link Raft.compact} or installed from the leader), or null. */
+  snapshot(): Snapshot | null {
+    return this.log.snapshot;
+  }
+
+  /** Index of the first log entry held in memory (entries before it are compacted into the snapshot). */
+  firstIndex(): number {
+    return this.log.firstIndex();
+  }
+
   /** Processes one message from a peer (paper Fig. 2 "Rules for Servers"; thesis §9.6 for pre-vote). */
   step(m: Message): void {
     if (m.to !== this.id) return;
@@ -225,11 +314,11 @@ export class Raft {
       } else if (m.type === 'PreVoteResponse' && !m.reject) {
         // A granted pre-vote carries the term we will campaign with; not a newer leader.
       } else {
-        const leader = m.type === 'AppendEntries' || m.type === 'Heartbeat' ? m.from : '';
+        const leader = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot' ? m.from : '';
         this.becomeFollower(m.term, leader);
       }
     } else if (m.term < this.term) {
-      if (m.type === 'AppendEntries' || m.type === 'Heartbeat') {
+      if (m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot') {
         // Tell a stale leader about the newer term so it steps down (needed with check-quorum/pre-vote, which suppress its disruption).
         this.send({ type: 'AppendEntriesResponse', to: m.from, term: this.term, reject: true, index: 0, rejectHint: 0, logTerm: 0 });
       } else if (m.type === 'PreVote') {
@@ -262,6 +351,7 @@ export class Raft {
     return (
       this.msgs.length > 0 ||
       this.msgsAfterPersist.length > 0 ||
+      this.log.pendingSnapshot !== null ||
       this.log.unstable().length > 0 ||
       this.log.nextCommitted().length > 0 ||
       this.readStates.length > 0 ||
@@ -283,6 +373,10 @@ export class Raft {
     const entries = this.log.unstable();
     const committedEntries = this.log.nextCommitted();
     const rd: Ready = { entries, committedEntries, messages: this.msgs, readStates: this.readStates };
+    if (this.log.pendingSnapshot) {
+      rd.snapshot = this.log.pendingSnapshot;
+      this.log.pendingSnapshot = null;
+    }
     if (!sameHardState(hs, this.prevHardState)) rd.hardState = hs;
     if (ss.role !== this.prevSoftState.role || ss.leaderId !== this.prevSoftState.leaderId) {
       rd.softState = ss;
@@ -400,7 +494,8 @@ export class Raft {
     this.role = 'leader';
     this.prs.clear();
     const last = this.log.lastIndex();
-    for (const p of [...this.voters, ...this.learners]) this.prs.set(p, { match: 0, next: last + 1, recentActive: true });
+    this.leaderTicks = 0;
+    for (const p of [...this.voters, ...this.learners]) this.prs.set(p, newProgress(last + 1, 0));
     const self = this.prs.get(this.id)!;
     self.match = this.log.stable;
     // Paper §8 / thesis §6.4: a no-op entry of the new term lets the leader commit (and learn the commit index).
@@ -465,6 +560,7 @@ export class Raft {
   }
 
   private tickLeader(): void {
+    this.leaderTicks++;
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTicks) {
@@ -515,24 +611,37 @@ export class Raft {
       case 'AppendEntriesResponse': {
         pr.recentActive = true;
         if (m.reject) {
-          // Stale rejection (we already moved `next`)? Ignore.
-          if (m.index !== pr.next - 1) return;
+          // Stale rejection: in probe state it must answer the probe in flight (prev = next - 1);
+          // in replicate state anything at or below match is old news; snapshot state waits.
+          if (pr.state === 'snapshot' || m.index <= pr.match) return;
+          if (pr.state === 'probe' && m.index !== pr.next - 1) return;
           // Fast backtracking (etcd `findConflictByTerm`, paper §5.3 optimisation): the follower
           // hints (rejectHint, logTerm) = its last index whose term <= our prevLogTerm.
           let probe = m.rejectHint;
           if (m.logTerm > 0) probe = this.log.findConflictByTerm(m.rejectHint, m.logTerm);
-          pr.next = Math.max(Math.min(m.index, probe + 1), pr.match + 1);
+          this.becomeProbe(pr, Math.max(Math.min(m.index, probe + 1), pr.match + 1));
           this.sendAppend(m.from);
-        } else if (m.index > pr.match) {
-          pr.match = m.index;
-          pr.next = Math.max(pr.next, m.index + 1);
-          if (this.maybeCommit()) this.broadcastAppend();
-          else if (pr.next <= this.log.lastIndex()) this.sendAppend(m.from);
+        } else {
+          freeInflights(pr, m.index);
+          if (m.index > pr.match) {
+            pr.match = m.index;
+            pr.since = this.leaderTicks;
+            pr.next = Math.max(pr.next, m.index + 1);
+            // etcd: a probe that succeeded, or a snapshot that was installed, moves to replicate.
+            if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot)) this.becomeReplicate(pr);
+            if (this.maybeCommit()) this.broadcastAppend(true);
+            else this.sendAppend(m.from);
+          } else if (pr.state === 'probe') {
+            // Answer to a probe below our match point (e.g. at the follower's commit index): probe on.
+            pr.probeSent = false;
+            this.sendAppend(m.from);
+          }
         }
         break;
       }
       case 'HeartbeatResponse': {
         pr.recentActive = true;
+        this.onHeartbeatResponse(pr);
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         if (m.context.length > 0 && this.voters.includes(m.from)) {
           const key = ctxKey(m.context);
@@ -557,6 +666,10 @@ export class Raft {
       case 'AppendEntries':
         this.becomeFollower(m.term, m.from);
         this.handleAppend(m);
+        break;
+      case 'InstallSnapshot':
+        this.becomeFollower(m.term, m.from);
+        this.handleSnapshot(m);
         break;
       case 'Heartbeat':
         this.becomeFollower(m.term, m.from);
@@ -587,6 +700,11 @@ export class Raft {
         this.lead = m.from;
         this.handleAppend(m);
         break;
+      case 'InstallSnapshot':
+        this.electionElapsed = 0;
+        this.lead = m.from;
+        this.handleSnapshot(m);
+        break;
       case 'Heartbeat':
         this.electionElapsed = 0;
         this.lead = m.from;
@@ -611,6 +729,33 @@ export class Raft {
       const hint = this.log.findConflictByTerm(Math.min(m.index, this.log.lastIndex()), m.logTerm);
       this.send({ type: 'AppendEntriesResponse', to: m.from, index: m.index, reject: true, rejectHint: hint, logTerm: this.log.term(hint) ?? 0 });
     }
+  }
+
+  /**
+   * InstallSnapshot receiver (paper §7, Fig. 13; etcd `handleSnapshot`/`restore`). A snapshot at
+   * or below our commit index is old news; one whose (index, term) our log already holds only
+   * fast-forwards the commit index (rule 6: keep the entries that follow); otherwise the log is
+   * discarded and replaced by the snapshot, which the next Ready hands to the driver. The
+   * acknowledgement (an AppendEntriesResponse at the snapshot index) waits for persistence.
+   */
+  private handleSnapshot(m: Message): void {
+    const snap = m.snapshot;
+    if (!snap || snap.index !== m.index || snap.term !== m.logTerm || snap.index < 1) {
+      this.logger.warn({ id: this.id, from: m.from, index: m.index }, 'ignoring malformed InstallSnapshot');
+      return;
+    }
+    if (snap.index <= this.log.committed) {
+      this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: this.log.committed });
+      return;
+    }
+    if (this.log.matchTerm(snap.index, snap.term)) {
+      this.log.commitTo(snap.index);
+      this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: snap.index });
+      return;
+    }
+    this.logger.info({ id: this.id, from: m.from, index: snap.index, term: snap.term }, 'restoring snapshot from leader');
+    this.log.restore(snap);
+    this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: snap.index });
   }
 
   private handleHeartbeat(m: Message): void {
@@ -647,8 +792,9 @@ export class Raft {
     this.broadcastHeartbeat(read.context);
   }
 
-  private broadcastAppend(): void {
-    for (const p of this.prs.keys()) if (p !== this.id) this.sendAppend(p);
+  /** Sends new entries to every follower; `sendIfEmpty` also sends an empty append (to spread a new commit index). */
+  private broadcastAppend(sendIfEmpty = false): void {
+    for (const p of this.prs.keys()) if (p !== this.id) this.sendAppend(p, sendIfEmpty);
   }
 
   private broadcastHeartbeat(context: Uint8Array): void {
@@ -659,13 +805,85 @@ export class Raft {
     }
   }
 
-  private sendAppend(to: NodeId): void {
+  // ---- Flow control (etcd `tracker.Progress`) -------------------------------------------
+
+  private becomeProbe(pr: Progress, next: number): void {
+    pr.state = 'probe';
+    pr.next = next;
+    pr.probeSent = false;
+    pr.inflights = [];
+    pr.since = this.leaderTicks;
+  }
+
+  private becomeReplicate(pr: Progress): void {
+    pr.state = 'replicate';
+    pr.next = pr.match + 1;
+    pr.probeSent = false;
+    pr.inflights = [];
+  }
+
+  /**
+   * A heartbeat response proves the follower is reachable. Probe: allow the next probe (one per
+   * heartbeat round). Replicate: if match has not advanced for max(2 heartbeats, electionTicks/2)
+   * ticks while entries are outstanding, an AppendEntries or its acknowledgement was lost: fall
+   * back to probe from match + 1 (bounded resend); otherwise a full window frees its oldest slot
+   * (etcd `FreeFirstOne`). Snapshot: re-send after electionTicks.
+   */
+  private onHeartbeatResponse(pr: Progress): void {
+    const stalled = this.leaderTicks - pr.since >= Math.max(2 * this.heartbeatTicks, Math.ceil(this.electionTicks / 2));
+    if (pr.state === 'probe') pr.probeSent = false;
+    else if (pr.state === 'replicate') {
+      if (pr.match < this.log.lastIndex() && stalled) this.becomeProbe(pr, pr.match + 1);
+      // etcd: a live follower with a full window gets room for one more message per heartbeat.
+      else if (pr.inflights.length >= this.maxInflight) pr.inflights.shift();
+    } else if (this.leaderTicks - pr.since >= this.electionTicks) {
+      this.becomeProbe(pr, pr.match + 1);
+    }
+  }
+
+  /**
+   * Sends what flow control allows to `to` (etcd `maybeSendAppend`): nothing while a probe or a
+   * snapshot is in flight or the in-flight window is full; an InstallSnapshot when `next` is
+   * compacted away; otherwise AppendEntries of at most maxEntriesPerMessage entries and
+   * maxBytesPerMessage bytes, repeated (pipelined) in replicate state until caught up or the
+   * window is full. `sendIfEmpty` sends one empty append when there is nothing new (commit news).
+   */
+  private sendAppend(to: NodeId, sendIfEmpty = false): void {
     const pr = this.prs.get(to)!;
-    const prev = pr.next - 1;
-    const prevTerm = this.log.term(prev);
-    invariant(prevTerm !== undefined, `no term for prev index ${prev}`);
-    const entries = this.log.slice(pr.next, this.log.lastIndex(), this.maxEntries);
-    this.send({ type: 'AppendEntries', to, index: prev, logTerm: prevTerm, entries, commit: this.log.committed });
+    for (;;) {
+      if (pr.state === 'snapshot' || (pr.state === 'probe' && pr.probeSent) || pr.inflights.length >= this.maxInflight) return;
+      const prev = pr.next - 1;
+      const prevTerm = this.log.term(prev);
+      if (prevTerm === undefined) {
+        this.sendSnapshot(to, pr);
+        return;
+      }
+      const entries = pr.next <= this.log.lastIndex() ? this.log.slice(pr.next, this.log.lastIndex(), this.maxEntries, this.maxBytes) : [];
+      if (entries.length === 0 && !sendIfEmpty && pr.state === 'replicate') return;
+      this.send({ type: 'AppendEntries', to, index: prev, logTerm: prevTerm, entries, commit: this.log.committed });
+      if (pr.state === 'probe') {
+        pr.probeSent = true;
+        return;
+      }
+      if (entries.length === 0) return;
+      // The stall clock runs from the oldest unacknowledged message (or the last match advance).
+      if (pr.inflights.length === 0) pr.since = this.leaderTicks;
+      pr.next = entries[entries.length - 1]!.index + 1;
+      pr.inflights.push(pr.next - 1);
+      sendIfEmpty = false;
+    }
+  }
+
+  private sendSnapshot(to: NodeId, pr: Progress): void {
+    const snap = this.log.snapshot;
+    invariant(snap !== null, `entry ${pr.next - 1} is compacted but there is no snapshot`);
+    this.logger.info({ id: this.id, to, index: snap.index, term: snap.term }, 'sending snapshot');
+    this.send({ type: 'InstallSnapshot', to, index: snap.index, logTerm: snap.term, snapshot: snap, commit: this.log.committed });
+    pr.state = 'snapshot';
+    pr.pendingSnapshot = snap.index;
+    pr.inflights = [];
+    pr.probeSent = false;
+    pr.since = this.leaderTicks;
   }
 
   private msg(m: Partial<Message> & { type: MessageType; to: NodeId }): Message {
@@ -695,6 +913,12 @@ export class Raft {
   private sendAfterPersist(m: Partial<Message> & { type: MessageType; to: NodeId }): void {
     this.msgsAfterPersist.push(this.msg(m));
   }
+}
+
+function freeInflights(pr: Progress, index: number): void {
+  let k = 0;
+  while (k < pr.inflights.length && pr.inflights[k]! <= index) k++;
+  if (k > 0) pr.inflights.splice(0, k);
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {

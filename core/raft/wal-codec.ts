@@ -5,11 +5,13 @@
  * ```
  * u32 length   // bytes of (type + payload)
  * u32 crc32    // IEEE CRC-32 (poly 0xEDB88320) of (type + payload)
- * u8  type     // 1 = header, 2 = hardState, 3 = entry
+ * u8  type     // 1 = header, 2 = hardState, 3 = entry, 4 = snapshot
  * ... payload
  * ```
  * Payloads: header = UTF-8 JSON `{ version, clusterId }`; hardState = UTF-8 JSON `{ term, vote, commit }`;
- * entry = f64 term, f64 index, u8 kind (0 normal, 1 config), then the entry data bytes.
+ * entry = f64 term, f64 index, u8 kind (0 normal, 1 config), then the entry data bytes;
+ * snapshot = f64 index, f64 term, u32 n, n bytes of UTF-8 JSON `{ voters, learners }`, then the
+ * snapshot data bytes (used by the snapshot file `raft.snap`, see `./wal`).
  *
  * Decoding distinguishes a torn tail (the last record is incomplete or fails its CRC: a crash
  * during a write, safe to truncate because it was never fsynced and acknowledged) from a bad
@@ -18,19 +20,21 @@
  * Deterministic module: imports nothing from `node:`.
  */
 import { CorruptionError } from '../common/errors';
-import type { Entry, HardState } from './types';
+import type { Entry, HardState, Snapshot } from './types';
 
 /** One decoded WAL record. */
 export type WalRecord =
   | { type: 'header'; clusterId: string; version: number }
   | { type: 'hardState'; hardState: HardState }
-  | { type: 'entry'; entry: Entry };
+  | { type: 'entry'; entry: Entry }
+  | { type: 'snapshot'; snapshot: Snapshot };
 
 /** Current header format version. */
 export const WAL_VERSION = 1;
 const TYPE_HEADER = 1;
 const TYPE_HARDSTATE = 2;
 const TYPE_ENTRY = 3;
+const TYPE_SNAPSHOT = 4;
 const FRAME = 8;
 
 const CRC_TABLE = (() => {
@@ -80,6 +84,18 @@ export function encodeRecord(r: WalRecord): Uint8Array {
       p.set(e.data, 17);
       return frame(TYPE_ENTRY, p);
     }
+    case 'snapshot': {
+      const s = r.snapshot;
+      const meta = enc.encode(JSON.stringify({ voters: s.voters, learners: s.learners }));
+      const p = new Uint8Array(20 + meta.length + s.data.length);
+      const dv = new DataView(p.buffer);
+      dv.setFloat64(0, s.index, true);
+      dv.setFloat64(8, s.term, true);
+      dv.setUint32(16, meta.length, true);
+      p.set(meta, 20);
+      p.set(s.data, 20 + meta.length);
+      return frame(TYPE_SNAPSHOT, p);
+    }
   }
 }
 
@@ -117,6 +133,20 @@ function decodePayload(type: number, p: Uint8Array, offset: number): WalRecord {
     if (type === TYPE_ENTRY && p.length >= 17) {
       const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
       return { type: 'entry', entry: { term: dv.getFloat64(0, true), index: dv.getFloat64(8, true), type: p[16] === 1 ? 'config' : 'normal', data: p.slice(17) } };
+    }
+    if (type === TYPE_SNAPSHOT && p.length >= 20) {
+      const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+      const n = dv.getUint32(16, true);
+      if (20 + n > p.length) throw new RangeError('snapshot metadata runs past the record');
+      const meta = JSON.parse(dec.decode(p.subarray(20, 20 + n))) as { voters: unknown; learners: unknown };
+      const ids = (v: unknown): string[] => {
+        if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new TypeError('snapshot voters/learners must be string arrays');
+        return v as string[];
+      };
+      const index = dv.getFloat64(0, true);
+      const term = dv.getFloat64(8, true);
+      if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term) || index < 1 || term < 1) throw new RangeError(`bad snapshot index/term ${index}/${term}`);
+      return { type: 'snapshot', snapshot: { index, term, voters: ids(meta.voters), learners: ids(meta.learners), data: new Uint8Array(p.subarray(20 + n)) } };
     }
   } catch (err) {
     throw new CorruptionError(`undecodable WAL record at byte ${offset}`, { cause: err });

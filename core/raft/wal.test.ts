@@ -1,10 +1,10 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CorruptionError } from '../common/errors';
 import type { Entry } from './types';
-import { Wal, WAL_FILE } from './wal';
+import { SNAP_FILE, Wal, WAL_FILE } from './wal';
 import { crc32, decodeRecords, encodeRecords } from './wal-codec';
 
 const dirs: string[] = [];
@@ -89,5 +89,114 @@ describe('Wal', () => {
     const dir = tmp();
     Wal.open(dir, 'c1').wal.close();
     expect(() => Wal.open(dir, 'other')).toThrow(CorruptionError);
+  });
+});
+
+describe('Wal snapshots (bounded WAL)', () => {
+  const snap = (index: number, term: number, data = `state@${index}`) => ({ index, term, voters: ['A', 'B'], learners: ['L'], data: new TextEncoder().encode(data) });
+  const indexes = (entries: Entry[]) => entries.map((x) => x.index);
+
+  it('recovers snapshot + WAL tail, and the WAL shrinks to the entries after the snapshot', () => {
+    const dir = tmp();
+    const { wal } = Wal.open(dir, 'c1');
+    for (let i = 1; i <= 50; i++) wal.save({ term: 1, vote: 'A', commit: i - 1 }, [e(i, 1, 'x'.repeat(100))]);
+    const before = wal.bytes();
+    wal.saveSnapshot(snap(45, 1), false);
+    expect(wal.bytes()).toBeLessThan(before / 5);
+    wal.save({ term: 1, vote: 'A', commit: 50 }, [e(51, 1, 'after')]);
+    wal.close();
+    expect(existsSync(join(dir, SNAP_FILE + '.tmp'))).toBe(false);
+    const { wal: w2, state } = Wal.open(dir, 'c1');
+    expect(state.snapshot).toEqual(snap(45, 1));
+    expect(indexes(state.entries)).toEqual([46, 47, 48, 49, 50, 51]);
+    expect(state.hardState).toEqual({ term: 1, vote: 'A', commit: 50 });
+    // A second compaction cuts again.
+    w2.saveSnapshot(snap(50, 1), false);
+    w2.close();
+    const s3 = Wal.open(dir, 'c1');
+    expect(s3.state.snapshot!.index).toBe(50);
+    expect(indexes(s3.state.entries)).toEqual([51]);
+    s3.wal.close();
+  });
+
+  it('a torn snapshot write (crash before the rename) leaves the previous snapshot and the full WAL', () => {
+    const dir = tmp();
+    const { wal } = Wal.open(dir, 'c1');
+    for (let i = 1; i <= 10; i++) wal.save({ term: 2, vote: 'B', commit: i }, [e(i, 2, `v${i}`)]);
+    wal.saveSnapshot(snap(4, 2), false);
+    wal.save(undefined, [e(11, 2, 'v11')]);
+    wal.close();
+    // The crash: half of the next snapshot's temporary file reached the disk, nothing was renamed.
+    const next = encodeRecords([{ type: 'header', clusterId: 'c1', version: 1 }, { type: 'snapshot', snapshot: snap(9, 2) }]);
+    writeFileSync(join(dir, SNAP_FILE + '.tmp'), next.subarray(0, next.length >> 1));
+    const { wal: w2, state } = Wal.open(dir, 'c1');
+    expect(state.snapshot!.index).toBe(4);
+    expect(indexes(state.entries)).toEqual([5, 6, 7, 8, 9, 10, 11]);
+    expect(existsSync(join(dir, SNAP_FILE + '.tmp'))).toBe(false);
+    w2.close();
+  });
+
+  it('a crash between the snapshot rename and the WAL cut recovers from the new snapshot and the old WAL', () => {
+    const dir = tmp();
+    const { wal } = Wal.open(dir, 'c1');
+    for (let i = 1; i <= 10; i++) wal.save({ term: 1, vote: '', commit: i }, [e(i, 1, `v${i}`)]);
+    const oldWal = readFileSync(join(dir, WAL_FILE));
+    wal.saveSnapshot(snap(7, 1), false);
+    wal.close();
+    writeFileSync(join(dir, WAL_FILE), oldWal); // the segment rename never happened
+    const { wal: w2, state } = Wal.open(dir, 'c1');
+    expect(state.snapshot!.index).toBe(7);
+    expect(indexes(state.entries)).toEqual([8, 9, 10]);
+    w2.close();
+  });
+
+  it('a snapshot installed from the leader discards the log; stale entries of a replaced log are never resurrected', () => {
+    const dir = tmp();
+    const { wal } = Wal.open(dir, 'c1');
+    wal.save({ term: 1, vote: '', commit: 2 }, [e(1, 1, 'a'), e(2, 1, 'b'), e(3, 1, 'stale'), e(4, 1, 'stale')]);
+    const oldWal = readFileSync(join(dir, WAL_FILE));
+    wal.saveSnapshot(snap(3, 3), true); // the leader's entry 3 has term 3: our 3..4 conflict
+    wal.save({ term: 3, vote: '', commit: 3 }, []);
+    wal.close();
+    let r = Wal.open(dir, 'c1');
+    expect(r.state.snapshot!.index).toBe(3);
+    expect(r.state.entries).toEqual([]);
+    r.wal.close();
+    // Crash before the WAL cut: the old WAL's entries after index 3 do not continue (3, term 3): ignored.
+    writeFileSync(join(dir, WAL_FILE), oldWal);
+    r = Wal.open(dir, 'c1');
+    expect(r.state.entries).toEqual([]);
+    expect(r.wal.droppedConflicting).toBe(true);
+    r.wal.close();
+  });
+
+  it('a damaged snapshot file, or one of another cluster, is a CorruptionError', () => {
+    const dir = tmp();
+    const { wal } = Wal.open(dir, 'c1');
+    wal.save({ term: 1, vote: '', commit: 1 }, [e(1, 1, 'a'), e(2, 1, 'b')]);
+    wal.saveSnapshot(snap(2, 1), false);
+    wal.close();
+    const path = join(dir, SNAP_FILE);
+    const good = readFileSync(path);
+    const bad = Buffer.from(good);
+    bad[bad.length - 3] = bad[bad.length - 3]! ^ 0xff;
+    writeFileSync(path, bad);
+    expect(() => Wal.open(dir, 'c1')).toThrow(CorruptionError);
+    writeFileSync(path, good.subarray(0, good.length - 5));
+    expect(() => Wal.open(dir, 'c1')).toThrow(/damaged/);
+    writeFileSync(path, encodeRecords([{ type: 'header', clusterId: 'other', version: 1 }, { type: 'snapshot', snapshot: snap(2, 1) }]));
+    expect(() => Wal.open(dir, 'c1')).toThrow(/another|belongs/);
+    writeFileSync(path, good);
+    expect(Wal.open(dir, 'c1').state.snapshot!.index).toBe(2);
+  });
+
+  it('round-trips a snapshot record in the codec and rejects a hostile one', () => {
+    const rec = { type: 'snapshot' as const, snapshot: snap(5, 2) };
+    expect(decodeRecords(encodeRecords([rec])).records).toEqual([rec]);
+    const buf = encodeRecords([rec]);
+    const dv = new DataView(buf.buffer, buf.byteOffset);
+    dv.setUint32(8 + 1 + 16, 1 << 30, true); // metadata length far past the record
+    dv.setUint32(4, crc32(buf, 8, buf.length), true);
+    expect(() => decodeRecords(buf)).toThrow(CorruptionError);
   });
 });

@@ -13,19 +13,28 @@
  *   rule), so no separate truncate record is needed.
  * - Open replays the file, truncates a torn tail (a crash mid-write; never acknowledged), and
  *   throws CorruptionError for a bad record in the middle or a header from another cluster.
- * - No snapshots yet: the file grows forever. Snapshot seam: a future `snapshot` record type
- *   plus rotation to a new file starting after the snapshot index.
+ * - Snapshots keep the WAL bounded (thesis §5.1, etcd `snap` + WAL cut): {@link Wal.saveSnapshot}
+ *   writes `raft.snap` (header + one CRC'd snapshot record) atomically — a temporary file, fsync,
+ *   rename, fsync of the directory — and only then replaces `raft.wal` the same way by a new
+ *   segment holding the header, the last hardState and the entries after the snapshot (none for a
+ *   snapshot installed from the leader, which replaces the whole log). A crash at any point leaves
+ *   either the old snapshot + old WAL or the new snapshot + a WAL whose older entries are ignored.
+ *   Recovery = snapshot + the WAL's entries after it; a leftover temporary file (a torn snapshot
+ *   or segment write) is deleted; a damaged `raft.snap` (renamed complete, so real corruption) or
+ *   a WAL that does not continue the snapshot throws CorruptionError.
  */
-import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, write, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptionError } from '../common/errors';
 import { WAL_VERSION, decodeRecords, encodeRecords, type WalRecord } from './wal-codec';
-import type { Entry, HardState } from './types';
+import type { Entry, HardState, Snapshot } from './types';
 
 /** State recovered by {@link Wal.open}. */
 export interface WalState {
   hardState: HardState;
-  /** The log, indexes 1..n, after applying replacement semantics. */
+  /** The latest durable snapshot, if any. */
+  snapshot?: Snapshot;
+  /** The log after the snapshot (indexes snapshot.index + 1 .. n, or 1..n without one), after applying replacement semantics. */
   entries: Entry[];
   /** True if a torn tail was truncated during open. */
   repairedTornTail: boolean;
@@ -33,6 +42,9 @@ export interface WalState {
 
 /** File name of the WAL inside its directory. */
 export const WAL_FILE = 'raft.wal';
+/** File name of the latest snapshot inside the WAL directory. */
+export const SNAP_FILE = 'raft.snap';
+const TMP = '.tmp';
 
 export class Wal {
   /** Bytes of valid records in the file (the append position). */
@@ -40,10 +52,16 @@ export class Wal {
   /** Term and vote of the last hardState written (a change must be fsynced). */
   private term = 0;
   private vote = '';
+  /** Open found entries after the snapshot from a log the snapshot replaced, and ignored them. */
+  droppedConflicting = false;
+  /** The last hardState written (carried into a new segment). */
+  private hardState: HardState = { term: 0, vote: '', commit: 0 };
 
   private constructor(
     private fd: number | null,
     readonly path: string,
+    private readonly dir: string,
+    private readonly clusterId: string,
   ) {}
 
   /**
@@ -53,19 +71,23 @@ export class Wal {
   static open(dir: string, clusterId: string): { wal: Wal; state: WalState } {
     mkdirSync(dir, { recursive: true });
     const path = join(dir, WAL_FILE);
+    // Temporary files are leftovers of a snapshot or segment write that crashed before its rename.
+    for (const f of [SNAP_FILE, WAL_FILE]) rmSync(join(dir, f + TMP), { force: true });
+    const snapshot = readSnapshot(dir, clusterId);
     const existed = existsSync(path);
     const fd = openSync(path, existed ? 'r+' : 'w+');
     try {
       const buf = existed ? readFileSync(path) : Buffer.alloc(0);
       const { records, validBytes, torn } = decodeRecords(buf);
-      const wal = new Wal(fd, path);
+      const wal = new Wal(fd, path, dir, clusterId);
       wal.size = validBytes;
       if (torn) {
         ftruncateSync(fd, validBytes);
         fsyncSync(fd);
       }
-      const state: WalState = { hardState: { term: 0, vote: '', commit: 0 }, entries: [], repairedTornTail: torn };
+      const state: WalState = { hardState: { term: 0, vote: '', commit: 0 }, entries: [], repairedTornTail: torn, ...(snapshot ? { snapshot } : {}) };
       if (records.length === 0) {
+        if (snapshot) throw new CorruptionError(`WAL ${path} is missing but snapshot ${SNAP_FILE} exists`);
         ftruncateSync(fd, 0);
         wal.size = 0;
         wal.append([{ type: 'header', clusterId, version: WAL_VERSION }], true);
@@ -75,17 +97,34 @@ export class Wal {
       const [head, ...rest] = records;
       if (head?.type !== 'header') throw new CorruptionError(`WAL ${path} does not start with a header`);
       if (head.clusterId !== clusterId) throw new CorruptionError(`WAL ${path} belongs to cluster "${head.clusterId}", not "${clusterId}"`, { detail: { found: head.clusterId, expected: clusterId } });
-      for (const r of rest) {
+      // Replay with replacement semantics. A segment cut by saveSnapshot starts with a snapshot
+      // marker (index, term, no data): its entries continue that index.
+      let base = 0;
+      let baseTerm = 0;
+      const all: Entry[] = [];
+      for (const [k, r] of rest.entries()) {
         if (r.type === 'hardState') state.hardState = r.hardState;
         else if (r.type === 'entry') {
           const e = r.entry;
-          if (e.index < 1 || e.index > state.entries.length + 1) throw new CorruptionError(`WAL ${path} has a gap before entry ${e.index}`);
-          state.entries.length = e.index - 1;
-          state.entries.push(e);
-        } else throw new CorruptionError(`WAL ${path} has a second header`);
+          if (e.index <= base || e.index > base + all.length + 1) throw new CorruptionError(`WAL ${path} has a gap before entry ${e.index}`, { detail: { base } });
+          all.length = e.index - base - 1;
+          all.push(e);
+        } else if (r.type === 'snapshot' && k === 0) {
+          base = r.snapshot.index;
+          baseTerm = r.snapshot.term;
+        } else throw new CorruptionError(`WAL ${path} has an unexpected ${r.type} record`);
       }
+      const floor = snapshot?.index ?? 0;
+      if (floor < base) throw new CorruptionError(`WAL ${path} continues snapshot ${base} but ${SNAP_FILE} is at ${floor}`, { detail: { base, snapshotIndex: floor } });
+      // Entries after the snapshot count only if the log holds the snapshot's (index, term) (paper §7 rule 6):
+      // otherwise they belong to a log the leader's snapshot replaced (a crash before the segment was cut).
+      const termAt = (i: number): number | undefined => (i === base ? baseTerm : all[i - base - 1]?.term);
+      const grounded = !snapshot || termAt(floor) === snapshot.term;
+      state.entries = grounded ? all.filter((e) => e.index > floor) : [];
+      if (!grounded && all.some((e) => e.index > floor)) wal.droppedConflicting = true;
       wal.term = state.hardState.term;
       wal.vote = state.hardState.vote;
+      wal.hardState = state.hardState;
       return { wal, state };
     } catch (err) {
       closeSync(fd);
@@ -126,8 +165,37 @@ export class Wal {
       if (hardState.term !== this.term || hardState.vote !== this.vote) mustSync = true;
       this.term = hardState.term;
       this.vote = hardState.vote;
+      this.hardState = hardState;
     }
     return { records, mustSync };
+  }
+
+  /**
+   * Makes `snapshot` durable and cuts the WAL (see the file comment): writes `raft.snap`
+   * atomically, then replaces the WAL by a new segment holding the header, the last hardState
+   * and — unless `discardLog` (a snapshot installed from the leader replaces the whole log) —
+   * the stored entries after snapshot.index. Synchronous; must not overlap a {@link Wal.saveAsync}.
+   */
+  saveSnapshot(snapshot: Snapshot, discardLog: boolean): void {
+    if (this.fd === null) throw new Error('WAL is closed');
+    writeAtomic(this.dir, SNAP_FILE, encodeRecords([{ type: 'header', clusterId: this.clusterId, version: WAL_VERSION }, { type: 'snapshot', snapshot }]));
+    const kept: WalRecord[] = [];
+    if (!discardLog) {
+      const { records } = decodeRecords(readFileSync(this.path).subarray(0, this.size));
+      for (const r of records) if (r.type === 'entry' && r.entry.index > snapshot.index) kept.push(r);
+    }
+    const marker: WalRecord = { type: 'snapshot', snapshot: { ...snapshot, data: new Uint8Array(0) } };
+    const bytes = encodeRecords([{ type: 'header', clusterId: this.clusterId, version: WAL_VERSION }, marker, { type: 'hardState', hardState: this.hardState }, ...kept]);
+    closeSync(this.fd);
+    this.fd = null;
+    writeAtomic(this.dir, WAL_FILE, bytes);
+    this.fd = openSync(this.path, 'r+');
+    this.size = bytes.length;
+  }
+
+  /** Current size of the WAL file in bytes (for metrics and tests). */
+  bytes(): number {
+    return this.size;
   }
 
   /**
@@ -160,6 +228,34 @@ export class Wal {
     if (this.fd !== null) closeSync(this.fd);
     this.fd = null;
   }
+}
+
+/** Reads `raft.snap` if present; CorruptionError (with the reason) when it is damaged or of another cluster. */
+function readSnapshot(dir: string, clusterId: string): Snapshot | undefined {
+  const path = join(dir, SNAP_FILE);
+  if (!existsSync(path)) return undefined;
+  const { records, torn } = decodeRecords(readFileSync(path));
+  const [head, snap, ...rest] = records;
+  if (torn || head?.type !== 'header' || snap?.type !== 'snapshot' || rest.length > 0) {
+    throw new CorruptionError(`snapshot ${path} is damaged (${torn ? 'bad CRC or truncated' : 'unexpected records'})`, { detail: { path } });
+  }
+  if (head.clusterId !== clusterId) throw new CorruptionError(`snapshot ${path} belongs to cluster "${head.clusterId}", not "${clusterId}"`);
+  return snap.snapshot;
+}
+
+/** Writes `dir/name` atomically: a temporary file, fsync, rename over the old one, fsync of the directory. */
+function writeAtomic(dir: string, name: string, bytes: Uint8Array): void {
+  const tmp = join(dir, name + TMP);
+  const fd = openSync(tmp, 'w');
+  try {
+    let done = 0;
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done, done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, join(dir, name));
+  fsyncDir(dir);
 }
 
 function fsyncDir(dir: string): void {

@@ -9,6 +9,7 @@ function entry(index: number, term: number, data = `e${index}`): Entry {
 }
 function logOf(entries: Entry[]): LogView {
   return {
+    firstIndex: () => 1,
     lastIndex: () => entries.length,
     term: (i) => (i === 0 ? 0 : entries[i - 1]?.term),
     slice: (lo, hi) => entries.slice(lo - 1, Math.min(hi, entries.length)),
@@ -69,5 +70,47 @@ describe('SafetyChecker', () => {
     c.onApply('A', entry(1, 1));
     expect(violation(() => c.onApply('B', entry(1, 2)))).toBe('state-machine-safety');
     expect(violation(() => c.onApply('A', entry(3, 1)))).toBe('apply-order');
+  });
+});
+
+describe('SafetyChecker with snapshots', () => {
+  const common = [entry(1, 1), entry(2, 1), entry(3, 2)];
+  const snap = (index: number, term: number, data = 'state') => ({ index, term, voters: ['A'], learners: [], data: bytes(data) });
+
+  it('accepts snapshots matching what was applied and moves the apply point of an installing node', () => {
+    const c = new SafetyChecker();
+    for (const e of common) c.onApply('A', e);
+    c.onSnapshot('A', snap(3, 2), 'made');
+    c.onSnapshot('B', snap(3, 2), 'installed');
+    c.onApply('B', entry(4, 2));
+    c.onRestart('C', snap(3, 2));
+    c.onApply('C', entry(4, 2));
+  });
+
+  it('rejects a snapshot with the wrong term, an unapplied index, or a diverging state', () => {
+    const c = new SafetyChecker();
+    for (const e of common) c.onApply('A', e);
+    for (const e of common) c.onApply('B', e);
+    expect(violation(() => c.onSnapshot('B', snap(3, 1), 'installed'))).toBe('snapshot');
+    expect(violation(() => c.onSnapshot('B', snap(5, 2), 'installed'))).toBe('snapshot');
+    c.onSnapshot('A', snap(3, 2, 'x'), 'made');
+    expect(violation(() => c.onSnapshot('B', snap(3, 2, 'y'), 'made'))).toBe('state-machine-safety');
+    expect(violation(() => c.onSnapshot('B', snap(2, 1), 'installed'))).toBe('apply-order');
+  });
+
+  it('checks only the entries a compacted log still holds', () => {
+    const c = new SafetyChecker();
+    c.checkNode(node('A', 'leader', 2, 3, common));
+    const tail = [entry(3, 2), entry(4, 2)];
+    const compacted: LogView = {
+      firstIndex: () => 3,
+      lastIndex: () => 4,
+      term: (i) => (i === 2 ? 1 : tail.find((e) => e.index === i)?.term),
+      slice: (lo, hi) => tail.filter((e) => e.index >= lo && e.index <= hi),
+    };
+    c.checkNode({ id: 'B', role: 'leader', term: 3, commitIndex: 4, log: compacted }, true);
+    expect(c.commitIndex).toBe(4);
+    const wrong: LogView = { ...compacted, slice: (lo, hi) => [entry(3, 2, 'other'), entry(4, 2)].filter((e) => e.index >= lo && e.index <= hi) };
+    expect(violation(() => c.checkNode({ id: 'C', role: 'follower', term: 3, commitIndex: 4, log: wrong }, true))).toBe('log-matching');
   });
 });

@@ -11,17 +11,26 @@
  *   index only grows on a leader first, so this is exact, and otherwise only an overestimate
  *   (a weaker, never a false, check).
  * - State machine safety: no two nodes apply different entries at the same index, and every
- *   node applies indexes 1, 2, 3… in order (across restarts it starts again at 1).
+ *   node applies indexes 1, 2, 3… in order (across restarts it starts again at 1, or after its
+ *   durable snapshot).
+ * - Snapshots (paper §7): a snapshot made or installed at index i has the term of the entry
+ *   committed at i, and all snapshots made at the same index hold the same bytes (the state
+ *   machines agree); an installed snapshot moves the node's apply point to i.
+ *
+ * Compacted entries (below a node's first index) are not in its log any more; the checks cover
+ * the entries it still holds and its snapshot.
  *
  * Deterministic module: imports nothing from `node:`.
  */
 import type { RaftLog } from '../raft/log';
 import type { Raft } from '../raft/raft';
-import type { Entry, NodeId, RaftRole } from '../raft/types';
+import type { Entry, NodeId, RaftRole, Snapshot } from '../raft/types';
 import { SafetyViolation } from './errors';
 
 /** What the checker reads of one node's in-memory log (a subset of {@link RaftLog}). */
 export interface LogView {
+  /** First index still in the log (1 before any compaction). */
+  firstIndex(): number;
   lastIndex(): number;
   term(i: number): number | undefined;
   slice(lo: number, hi: number): Entry[];
@@ -72,6 +81,8 @@ export class SafetyChecker {
   private readonly leaderChecked = new Map<NodeId, { term: number; upTo: number }>();
   /** Per node: index of its last applied entry since its last (re)start. */
   private readonly lastApplied = new Map<NodeId, number>();
+  /** Data of the snapshots made (compaction) per index. */
+  private readonly snapshotData = new Map<number, Uint8Array>();
 
   /** Highest index known committed anywhere. */
   get commitIndex(): number {
@@ -90,7 +101,7 @@ export class SafetyChecker {
     }
     // Log matching, over the entries that may have changed since the last check.
     const checkedCommit = this.nodeCommitChecked.get(n.id) ?? 0;
-    const from = full ? 1 : Math.min(checkedCommit, n.commitIndex) + 1;
+    const from = Math.max(log.firstIndex(), full ? 1 : Math.min(checkedCommit, n.commitIndex) + 1);
     if (from <= last) {
       const entries = log.slice(from, last);
       let prevTerm = log.term(from - 1) ?? 0;
@@ -106,9 +117,12 @@ export class SafetyChecker {
     }
     // Newly committed entries on this node agree with what is already known committed.
     if (n.commitIndex > checkedCommit) {
-      const entries = log.slice(checkedCommit + 1, n.commitIndex);
+      const entries = log.slice(Math.max(checkedCommit + 1, log.firstIndex()), n.commitIndex);
       for (const e of entries) {
         const c = this.committed[e.index - 1];
+        if (!c && e.index - 1 > this.committed.length) {
+          throw new SafetyViolation('committed-agreement', `${n.id} commits index ${e.index} but only ${this.committed.length} entries were ever seen committed`);
+        }
         if (!c) this.committed.push({ term: e.term, data: e.data, commitTerm: n.term });
         else if (c.term !== e.term || !sameBytes(c.data, e.data)) {
           throw new SafetyViolation('committed-agreement', `${n.id} committed index ${e.index} term ${e.term}, but term ${c.term} was committed there before`);
@@ -125,6 +139,11 @@ export class SafetyChecker {
       let upTo = lc && lc.term === n.term ? lc.upTo : 0;
       for (let i = upTo + 1; i <= this.committed.length; i++) {
         const c = this.committed[i - 1]!;
+        // Compacted away: covered by the leader's snapshot, whose term was checked when it was made or installed.
+        if (i < log.firstIndex() - 1) {
+          upTo = i;
+          continue;
+        }
         if (c.commitTerm <= n.term && log.term(i) !== c.term) {
           throw new SafetyViolation('leader-completeness', `leader ${n.id} of term ${n.term} lacks index ${i} (term ${c.term}) committed in term ${c.commitTerm}; it has term ${log.term(i)}`);
         }
@@ -148,9 +167,30 @@ export class SafetyChecker {
     }
   }
 
-  /** A node restarted with a fresh state machine: it re-applies from index 1. */
-  onRestart(id: NodeId): void {
-    this.lastApplied.set(id, 0);
+  /** A node restarted: its state machine starts from its durable snapshot (or empty) and re-applies from there. */
+  onRestart(id: NodeId, snapshot?: Snapshot): void {
+    this.lastApplied.set(id, snapshot?.index ?? 0);
     this.leaderChecked.delete(id);
+  }
+
+  /**
+   * `id` made a snapshot by compaction (`made`, at its applied index) or received one from the
+   * leader in a Ready (`installed`, its apply point jumps there). The snapshot's (index, term)
+   * must match what was applied there; snapshots made at the same index must hold equal bytes.
+   */
+  onSnapshot(id: NodeId, snap: Snapshot, how: 'made' | 'installed'): void {
+    const applied = this.appliedAt[snap.index - 1];
+    if (!applied) throw new SafetyViolation('snapshot', `${id} ${how} a snapshot at ${snap.index}, but no node applied that index`);
+    if (applied.term !== snap.term) throw new SafetyViolation('snapshot', `${id} ${how} a snapshot at ${snap.index} term ${snap.term}, but term ${applied.term} was applied there`);
+    if (how === 'made') {
+      if (this.lastApplied.get(id) !== snap.index) throw new SafetyViolation('snapshot', `${id} made a snapshot at ${snap.index} but applied up to ${this.lastApplied.get(id)}`);
+      const other = this.snapshotData.get(snap.index);
+      if (!other) this.snapshotData.set(snap.index, snap.data);
+      else if (!sameBytes(other, snap.data)) throw new SafetyViolation('state-machine-safety', `${id}'s state at index ${snap.index} differs from another node's`);
+    } else {
+      const prev = this.lastApplied.get(id) ?? 0;
+      if (snap.index <= prev) throw new SafetyViolation('apply-order', `${id} installed a snapshot at ${snap.index} after applying ${prev}`);
+      this.lastApplied.set(id, snap.index);
+    }
   }
 }

@@ -10,8 +10,14 @@
  *   "persist before responding", thesis §3.8), and `ready()` returns nothing new meanwhile.
  *   `Ready.messages` are sent at ready() time: by the core's contract they depend only on
  *   state persisted by an earlier advance().
- * - A crash loses the in-flight write; a restart rebuilds the node from its durable hardState
- *   and entries, and re-applies committed entries to a fresh {@link KvStateMachine}.
+ * - A crash loses the in-flight write; a restart rebuilds the node from its durable hardState,
+ *   snapshot and entries: the {@link KvStateMachine} is restored from the snapshot and the
+ *   committed entries after it are re-applied.
+ * - Log compaction (thesis §5.1): every `snapshotEvery` applied entries the application
+ *   serializes its state and calls `raft.compact`; the snapshot is durable at once (an atomic
+ *   file write) and durable entries up to it are dropped. Lagging or restarted followers then
+ *   catch up through InstallSnapshot; a received snapshot (`Ready.snapshot`) is part of the
+ *   in-flight write (written first) and restores the state machine.
  *
  * Time is ticks. Each tick: maybe inject a fault, deliver due messages (each delivery is a
  * step), complete due fsyncs (steps), tick every node (a step), run clients (steps). After
@@ -19,7 +25,7 @@
  * fault is healed and liveness is required within `livenessTicks`; then in-flight client
  * operations drain and the history is checked for linearizability ({@link kvModel}).
  *
- * Seams not exercised yet (the Raft core lacks them): fault kinds `membership` and `snapshot`.
+ * Seam not exercised yet (the Raft core lacks it): fault kind `membership`.
  *
  * Deterministic module: imports nothing from `node:`; no Math.random, no Date.
  */
@@ -27,7 +33,7 @@ import { NotLeaderError } from '../common/errors';
 import { createRng, type Rng } from '../common/rng';
 import { decodeCommand, encodeCommand, KvStateMachine, type KvCommand } from '../kv/state-machine';
 import { Raft, type ReadState } from '../raft/raft';
-import type { Entry, HardState, Message, NodeId } from '../raft/types';
+import type { Entry, HardState, Message, NodeId, Snapshot } from '../raft/types';
 import { LinearizabilityViolation, LivenessViolation } from './errors';
 import { checkLinearizable, kvModel, type KvInput, type KvOperation, type KvOutput } from './linearizability';
 import { SimNetwork, PERFECT_LINK, type LinkQuality } from './network';
@@ -71,13 +77,17 @@ export interface SimOptions {
    * unknown (`ret = Infinity`) as a client alone would see them; the check is weaker and slower.
    */
   resolveUnknown?: boolean;
+  /** Each node compacts its log every this many applied entries (thesis §5.1); 0 = never (default 20). */
+  snapshotEvery?: number;
+  /** Raft `snapshotCatchUpEntries`: entries kept below a snapshot for slightly lagging followers (default 0). */
+  snapshotCatchUpEntries?: number;
   /** Record every delivery, tick and client event in the trace, not only faults (default false). */
   fullTrace?: boolean;
   /** Test hook run after every tick (e.g. to corrupt state on purpose). */
   afterTick?: (sim: Simulation) => void;
 }
 
-/** A fault the simulator can inject. `membership` and `snapshot` are seams for when the Raft core supports them. */
+/** A fault the simulator can inject. `snapshot` makes a node compact now; `membership` is a seam for when the Raft core supports it. */
 export type Fault =
   | { kind: 'partition'; a: NodeId[]; b: NodeId[] }
   | { kind: 'cut'; from: NodeId; to: NodeId }
@@ -124,10 +134,12 @@ interface SimNode {
   sm: KvStateMachine;
   applied: number;
   restarts: number;
-  /** What survives a crash. */
-  durable: { hardState: HardState; entries: Entry[] };
+  /** What survives a crash: the latest snapshot and the entries after it. */
+  durable: { hardState: HardState; entries: Entry[]; snapshot?: Snapshot };
   /** A written, not yet fsynced, Ready. */
-  inflight: { hardState?: HardState; entries: Entry[]; doneAt: number } | null;
+  inflight: { hardState?: HardState; entries: Entry[]; snapshot?: Snapshot; doneAt: number } | null;
+  /** Index of the last snapshot this node made or installed. */
+  snapshotIndex: number;
   /** ReadIndex requests by context, then reads waiting for apply. */
   reads: Map<string, ClientOp>;
   readWaiting: Array<{ index: number; op: ClientOp }>;
@@ -203,6 +215,8 @@ export class Simulation {
       opTimeout: 40,
       maxFsyncDelay: 3,
       livenessTicks: 200,
+      snapshotEvery: 20,
+      snapshotCatchUpEntries: 0,
       resolveUnknown: true,
       fullTrace: false,
       ...options,
@@ -228,6 +242,7 @@ export class Simulation {
         restarts: 0,
         durable: { hardState: { term: 0, vote: '', commit: 0 }, entries: [] },
         inflight: null,
+        snapshotIndex: 0,
         reads: new Map(),
         readWaiting: [],
       });
@@ -239,7 +254,7 @@ export class Simulation {
   run(): void {
     const o = this.o;
     this.log(
-      `start voters=${this.voters.join(',')} learners=${this.learners.join(',') || '-'} election=${o.electionTicks} heartbeat=${o.heartbeatTicks} preVote=${o.preVote} checkQuorum=${o.checkQuorum} fsync<=${o.maxFsyncDelay}`,
+      `start voters=${this.voters.join(',')} learners=${this.learners.join(',') || '-'} election=${o.electionTicks} heartbeat=${o.heartbeatTicks} preVote=${o.preVote} checkQuorum=${o.checkQuorum} fsync<=${o.maxFsyncDelay} snapshotEvery=${o.snapshotEvery} catchUp=${o.snapshotCatchUpEntries}`,
     );
     for (let t = 0; t < this.o.workloadTicks; t++) this.tick();
     this.phase = 'heal';
@@ -311,9 +326,13 @@ export class Simulation {
       case 'link':
         this.net.quality = { ...f.quality };
         break;
+      case 'snapshot': {
+        const n = this.nodes.get(f.node)!;
+        if (n.raft) this.compactNode(n);
+        break;
+      }
       case 'membership':
-      case 'snapshot':
-        // Seam: the Raft core has neither membership changes nor snapshots yet (issue 3).
+        // Seam: the Raft core has no membership changes yet (issue 3).
         throw new RangeError(`fault ${f.kind} is not supported by the Raft core yet`);
     }
   }
@@ -364,7 +383,8 @@ export class Simulation {
 
   private start(id: NodeId): void {
     const n = this.nodes.get(id)!;
-    const restart = n.raft === null && (n.restarts > 0 || n.durable.hardState.term > 0 || n.durable.entries.length > 0);
+    const restart = n.raft === null && (n.restarts > 0 || n.durable.hardState.term > 0 || n.durable.entries.length > 0 || n.durable.snapshot !== undefined);
+    const snap = restart ? n.durable.snapshot : undefined;
     n.raft = new Raft({
       id,
       voters: this.voters,
@@ -374,12 +394,29 @@ export class Simulation {
       preVote: this.o.preVote,
       checkQuorum: this.o.checkQuorum,
       rng: createRng(`${this.seed}/${id}/${n.restarts}`),
-      ...(restart ? { storage: { hardState: { ...n.durable.hardState }, entries: [...n.durable.entries] } } : {}),
+      snapshotCatchUpEntries: this.o.snapshotCatchUpEntries,
+      ...(restart ? { storage: { hardState: { ...n.durable.hardState }, entries: [...n.durable.entries], ...(snap ? { snapshot: snap } : {}) } } : {}),
     });
+    // The application restores its state from the durable snapshot; Raft re-applies what follows.
     n.sm = new KvStateMachine();
-    n.applied = 0;
-    this.safety.onRestart(id);
+    if (snap) n.sm.restore(snap.data);
+    n.applied = snap?.index ?? 0;
+    n.snapshotIndex = snap?.index ?? 0;
+    this.safety.onRestart(id, snap);
     this.drive(n);
+  }
+
+  /** The application snapshots its state at its applied index and compacts (durable at once, like an atomic file rename). */
+  private compactNode(n: SimNode): void {
+    // Let the checker see the entries about to be compacted away (they may have been committed in this very step).
+    this.safety.checkNode(this.view(n));
+    const snap = n.raft!.compact(n.applied, n.sm.serialize());
+    if (!snap) return;
+    n.snapshotIndex = snap.index;
+    n.durable.snapshot = snap;
+    n.durable.entries = n.durable.entries.filter((e) => e.index > snap.index);
+    this.safety.onSnapshot(n.id, snap, 'made');
+    if (this.o.fullTrace) this.log(`${n.id} compacted at ${snap.index} (term ${snap.term})`);
   }
 
   private crash(id: NodeId, torn: number): void {
@@ -387,14 +424,14 @@ export class Simulation {
     n.raft = null;
     const w = n.inflight;
     if (w) {
-      // Written but not fsynced: lost, except a torn prefix of its records (more than was acknowledged is harmless).
-      const records = w.entries.length + (w.hardState ? 1 : 0);
+      // Written but not fsynced: lost, except a torn prefix of its records (more than was
+      // acknowledged is harmless), in write order: snapshot, entries, hardState.
+      const s = w.snapshot ? 1 : 0;
+      const records = s + w.entries.length + (w.hardState ? 1 : 0);
       const keep = Math.min(records, Math.floor(torn * (records + 1)));
       if (keep > 0) this.log(`torn write on ${id}: ${keep} of ${records} records survive`);
-      for (const e of w.entries.slice(0, keep)) {
-        n.durable.entries.length = e.index - 1;
-        n.durable.entries.push(e);
-      }
+      if (w.snapshot && keep >= 1) this.persistSnapshot(n, w.snapshot);
+      for (const e of w.entries.slice(0, Math.max(0, keep - s))) this.persistEntry(n, e);
       if (w.hardState && keep === records) n.durable.hardState = { ...w.hardState };
     }
     n.inflight = null;
@@ -412,12 +449,15 @@ export class Simulation {
     while (!n.inflight && raft.hasReady()) {
       const rd = raft.ready();
       for (const m of rd.messages) this.net.send(m, this.now);
+      if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
       for (const e of rd.committedEntries) this.apply(n, e);
       for (const rs of rd.readStates) this.onReadState(n, rs);
       this.serveReads(n);
-      if (rd.hardState || rd.entries.length > 0) {
+      const every = this.o.snapshotEvery;
+      if (every > 0 && n.applied - n.snapshotIndex >= every) this.compactNode(n);
+      if (rd.hardState || rd.entries.length > 0 || rd.snapshot) {
         const delay = this.diskRng.int(0, this.o.maxFsyncDelay + 1);
-        n.inflight = { ...(rd.hardState ? { hardState: rd.hardState } : {}), entries: rd.entries, doneAt: this.now + delay };
+        n.inflight = { ...(rd.hardState ? { hardState: rd.hardState } : {}), ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries, doneAt: this.now + delay };
         if (delay === 0) this.fsync(n);
       } else {
         raft.advance();
@@ -429,13 +469,33 @@ export class Simulation {
   private fsync(n: SimNode): void {
     const w = n.inflight!;
     n.inflight = null;
+    if (w.snapshot) this.persistSnapshot(n, w.snapshot);
     if (w.hardState) n.durable.hardState = { ...w.hardState };
-    for (const e of w.entries) {
-      // An entry with index i replaces any stored entries >= i (Ready.entries contract).
-      n.durable.entries.length = e.index - 1;
-      n.durable.entries.push(e);
-    }
+    for (const e of w.entries) this.persistEntry(n, e);
     n.raft!.advance();
+  }
+
+  /** A received snapshot replaces the stored snapshot and the whole stored log (Ready.snapshot contract). */
+  private persistSnapshot(n: SimNode, snap: Snapshot): void {
+    n.durable.snapshot = snap;
+    n.durable.entries = [];
+  }
+
+  /** An entry with index i replaces any stored entries >= i (Ready.entries contract). */
+  private persistEntry(n: SimNode, e: Entry): void {
+    const first = n.durable.entries[0]?.index ?? e.index;
+    if (e.index < first || e.index > first + n.durable.entries.length) throw new Error(`${n.id}: entry ${e.index} does not continue the stored log ${first}..${first + n.durable.entries.length - 1}`);
+    n.durable.entries.length = e.index - first;
+    n.durable.entries.push(e);
+  }
+
+  /** Ready.snapshot: the state machine jumps to the leader's snapshot. */
+  private installSnapshot(n: SimNode, snap: Snapshot): void {
+    this.safety.onSnapshot(n.id, snap, 'installed');
+    n.sm.restore(snap.data);
+    n.applied = snap.index;
+    n.snapshotIndex = snap.index;
+    if (this.o.fullTrace) this.log(`${n.id} installed snapshot ${snap.index} (term ${snap.term})`);
   }
 
   private apply(n: SimNode, e: Entry): void {
@@ -660,7 +720,10 @@ export class Simulation {
     while (this.now - start < this.o.livenessTicks) {
       if (probe) {
         const log = inspectLog(probe.node.raft!);
-        if (probe.node.raft!.status().commitIndex >= probe.index && log.term(probe.index) === probe.term) {
+        const st = probe.node.raft!.status();
+        // A leader never overwrites its own entries: while it leads the probe's term, a compacted probe entry is still its own.
+        const term = log.term(probe.index) ?? (probe.index < log.firstIndex() && st.role === 'leader' && st.term === probe.term ? probe.term : undefined);
+        if (st.commitIndex >= probe.index && term === probe.term) {
           this.log(`liveness ok: ${probe.node.id} committed index ${probe.index} term ${probe.term} after ${this.now - start} ticks`);
           return;
         }
@@ -776,6 +839,8 @@ export function sweepOptions(seed: number, overrides: Partial<SimOptions> = {}):
     preVote: rng.next() < 0.75,
     checkQuorum: rng.next() < 0.75,
     maxFsyncDelay: rng.int(0, quarter + 1),
+    snapshotEvery: rng.next() < 0.2 ? 0 : rng.int(3, 40),
+    snapshotCatchUpEntries: rng.next() < 0.5 ? 0 : rng.int(1, 10),
     ...overrides,
   };
 }

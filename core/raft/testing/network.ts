@@ -8,13 +8,15 @@
  */
 import { createRng } from '../../common/rng';
 import { Raft, type RaftConfig } from '../raft';
-import type { Entry, HardState, Message, NodeId } from '../types';
+import type { Entry, HardState, Message, NodeId, Snapshot } from '../types';
 import { LinkFaults } from './link-faults';
 
 /** What a node has on "disk"; survives {@link Network.crash}. */
 export interface SimStorage {
   hardState: HardState;
+  /** The stored log after `snapshot` (all of it without one). */
   entries: Entry[];
+  snapshot?: Snapshot;
 }
 
 export interface SimNode {
@@ -23,6 +25,10 @@ export interface SimNode {
   storage: SimStorage;
   /** Entries applied since the last (re)start, in order. */
   applied: Entry[];
+  /** The application's state: data of every applied non-empty entry (restored from snapshots). */
+  state: string[];
+  /** Snapshots this node received in a Ready (InstallSnapshot). */
+  installed: Snapshot[];
 }
 
 export interface NetworkOptions {
@@ -35,6 +41,10 @@ export interface NetworkOptions {
   preferred?: NodeId;
   preVote?: boolean;
   checkQuorum?: boolean;
+  maxEntriesPerMessage?: number;
+  maxBytesPerMessage?: number;
+  maxInflightMessages?: number;
+  snapshotCatchUpEntries?: number;
 }
 
 export class Network {
@@ -43,11 +53,13 @@ export class Network {
   private readonly faults: LinkFaults;
   /** Every message ever delivered (for assertions). */
   readonly delivered: Message[] = [];
+  /** AppendEntries and InstallSnapshot messages emitted per link "from>to", delivered or not (flow-control assertions). */
+  private readonly appendsSent = new Map<string, number>();
 
   constructor(private readonly options: NetworkOptions) {
     this.faults = new LinkFaults(`${options.seed ?? 1}/net`);
     for (const id of [...options.voters, ...(options.learners ?? [])]) {
-      const node: SimNode = { id, raft: null, storage: { hardState: { term: 0, vote: '', commit: 0 }, entries: [] }, applied: [] };
+      const node: SimNode = { id, raft: null, storage: { hardState: { term: 0, vote: '', commit: 0 }, entries: [] }, applied: [], state: [], installed: [] };
       this.nodes.set(id, node);
       this.start(id);
     }
@@ -65,7 +77,13 @@ export class Network {
       preferred: o.preferred === id,
       preVote: o.preVote ?? true,
       checkQuorum: o.checkQuorum ?? true,
-      ...(storage ? { storage: { hardState: { ...storage.hardState }, entries: [...storage.entries] } } : {}),
+      ...(o.maxEntriesPerMessage ? { maxEntriesPerMessage: o.maxEntriesPerMessage } : {}),
+      ...(o.maxBytesPerMessage ? { maxBytesPerMessage: o.maxBytesPerMessage } : {}),
+      ...(o.maxInflightMessages ? { maxInflightMessages: o.maxInflightMessages } : {}),
+      ...(o.snapshotCatchUpEntries ? { snapshotCatchUpEntries: o.snapshotCatchUpEntries } : {}),
+      ...(storage
+        ? { storage: { hardState: { ...storage.hardState }, entries: [...storage.entries], ...(storage.snapshot ? { snapshot: storage.snapshot } : {}) } }
+        : {}),
     };
   }
 
@@ -73,6 +91,22 @@ export class Network {
     const node = this.node(id);
     node.raft = new Raft(this.config(id, fromStorage ? node.storage : undefined));
     node.applied = [];
+    // The application restores its state from the stored snapshot before Raft re-applies the rest.
+    node.state = fromStorage && node.storage.snapshot ? decodeState(node.storage.snapshot.data) : [];
+  }
+
+  /**
+   * The application of `id` snapshots its state at its applied index and compacts (thesis §5.1):
+   * the snapshot becomes durable, stored entries up to it are dropped. Returns the snapshot index (0 if ignored).
+   */
+  compact(id: NodeId): number {
+    const node = this.node(id);
+    const raft = this.raft(id);
+    const snap = raft.compact(raft.status().appliedIndex, encodeState(node.state));
+    if (!snap) return 0;
+    node.storage.snapshot = snap;
+    node.storage.entries = node.storage.entries.filter((e) => e.index > snap.index);
+    return snap.index;
   }
 
   /** The node record (throws for unknown ids). */
@@ -130,13 +164,24 @@ export class Network {
         while (raft.hasReady()) {
           busy = true;
           const rd = raft.ready();
+          if (rd.snapshot) {
+            node.storage.snapshot = rd.snapshot;
+            node.storage.entries = [];
+            node.state = decodeState(rd.snapshot.data);
+            node.installed.push(rd.snapshot);
+          }
           if (rd.hardState) node.storage.hardState = { ...rd.hardState };
           for (const e of rd.entries) {
-            node.storage.entries.length = e.index - 1;
+            node.storage.entries = node.storage.entries.filter((x) => x.index < e.index);
             node.storage.entries.push(e);
           }
           this.queue.push(...rd.messages);
+          for (const m of rd.messages) {
+            if (m.type === 'AppendEntries' || m.type === 'InstallSnapshot') this.appendsSent.set(`${m.from}>${m.to}`, (this.appendsSent.get(`${m.from}>${m.to}`) ?? 0) + 1);
+          }
           node.applied.push(...rd.committedEntries);
+          const dec = new TextDecoder();
+          for (const e of rd.committedEntries) if (e.data.length > 0) node.state.push(dec.decode(e.data));
           raft.advance();
         }
       }
@@ -171,17 +216,19 @@ export class Network {
     if (!cond()) throw new Error(`condition not reached within ${max} ticks`);
   }
 
+  /** AppendEntries and InstallSnapshot messages `from` has emitted to `to` so far. */
+  appendsEmitted(from: NodeId, to: NodeId): number {
+    return this.appendsSent.get(`${from}>${to}`) ?? 0;
+  }
+
   /** Ids of running nodes that currently believe they are leader. */
   leaders(): NodeId[] {
     return [...this.nodes.values()].filter((n) => n.raft?.status().role === 'leader').map((n) => n.id);
   }
 
-  /** Data of applied non-empty entries of `id`, decoded as UTF-8. */
+  /** The application state of `id`: data of every applied non-empty entry, decoded as UTF-8 (including what came in snapshots). */
   appliedData(id: NodeId): string[] {
-    const dec = new TextDecoder();
-    return this.node(id)
-      .applied.filter((e) => e.data.length > 0)
-      .map((e) => dec.decode(e.data));
+    return [...this.node(id).state];
   }
 
   /** Proposes a UTF-8 string on `id`; returns the entry index. */
@@ -190,4 +237,12 @@ export class Network {
     this.stabilize();
     return i;
   }
+}
+
+function encodeState(state: string[]): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(state));
+}
+
+function decodeState(data: Uint8Array): string[] {
+  return JSON.parse(new TextDecoder().decode(data)) as string[];
 }
