@@ -7,6 +7,7 @@
  * vitest). For a `.ts` worker the threads get `--import tsx` unless the parent already has it.
  */
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
@@ -48,7 +49,9 @@ export class Hasher {
   constructor(options: HasherOptions = {}) {
     this.workerUrl = resolveWorker(options.workerPath);
     const threads = Math.min(2, Math.max(1, options.threads ?? (availableParallelism() >= 2 ? 2 : 1)));
-    const execArgv = this.workerUrl.endsWith('.ts') && !hasTsx(process.execArgv) ? [...process.execArgv, '--import', 'tsx'] : undefined;
+    // `--import tsx` would be resolved from the process's working directory (and fail outside the
+    // repository): hand the threads tsx's loader by absolute URL instead.
+    const execArgv = this.workerUrl.endsWith('.ts') && !hasTsx(process.execArgv) ? [...process.execArgv, '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : undefined;
     this.pool = new Piscina({
       filename: this.workerUrl,
       minThreads: 1,

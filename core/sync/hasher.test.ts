@@ -1,0 +1,42 @@
+/**
+ * The hash pool outside the repository: `clusterdesk` registers tsx through its API (no
+ * `--import` in execArgv), so the worker threads must get tsx's loader by absolute URL — a bare
+ * `--import tsx` is resolved from the working directory and the threads die outside the repo.
+ */
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-hasher-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('Hasher', () => {
+  it('hashes from a working directory outside the repository (tsx registered by API, as bin/clusterdesk.js)', async () => {
+    const file = join(dir, 'data.bin');
+    const bytes = Buffer.from('hash me off the main thread');
+    writeFileSync(file, bytes);
+    const api = pathToFileURL(join(createRequire(import.meta.url).resolve('tsx'), '..', 'esm', 'api', 'index.mjs')).href;
+    const hasher = pathToFileURL(fileURLToPath(new URL('./hasher.ts', import.meta.url))).href;
+    const script = join(dir, 'run.mjs');
+    writeFileSync(
+      script,
+      `import { register } from ${JSON.stringify(api)};\nregister();\nconst { Hasher } = await import(${JSON.stringify(hasher)});\nconst h = new Hasher({ threads: 1 });\nconsole.log(JSON.stringify(await h.hash(${JSON.stringify(file)})));\nawait h.destroy();\n`,
+    );
+    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+      p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+      p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(out.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND/);
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout.trim()).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+  }, 60_000);
+});
