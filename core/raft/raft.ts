@@ -21,10 +21,11 @@
  *
  * Deterministic module: imports nothing from `node:`.
  */
-import { NotLeaderError, ValidationError, invariant } from '../common/errors';
+import { NotLeaderError, UnavailableError, ValidationError, invariant } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
 import type { Rng } from '../common/rng';
+import { applyConfChange, decodeConfEntry, encodeConfEntry, type ConfChange, type ConfState } from './confchange';
 import { RaftLog } from './log';
 import type { Entry, HardState, Message, MessageType, NodeId, RaftRole, RaftStatus } from './types';
 
@@ -59,8 +60,18 @@ export interface RaftConfig {
   checkQuorum?: boolean;
   /** Maximum entries per AppendEntries message (default 256). */
   maxEntriesPerMessage?: number;
-  /** State recovered from stable storage at restart: the last HardState and the log (index 1..n). */
-  storage?: { hardState: HardState; entries: Entry[] };
+  /**
+   * State recovered from stable storage at restart: the last HardState and the log (index 1..n).
+   * `confState` is the configuration before the first entry of `entries` (e.g. a snapshot's);
+   * without it `voters`/`learners` are. The configuration in effect is the latest config entry
+   * of the log, else that one (thesis §4.1).
+   */
+  storage?: { hardState: HardState; entries: Entry[]; confState?: ConfState };
+  /**
+   * Promote a learner only when its match index is within this many entries of the leader's
+   * last index (thesis §4.2.1: a new server catches up before it votes). Default 64.
+   */
+  promoteMaxLag?: number;
   /** Highest index already applied by the state machine (default 0: re-apply all committed entries after restart). */
   applied?: number;
   logger?: Logger;
@@ -92,6 +103,12 @@ export interface Ready {
   messages: Message[];
   /** Completed ReadIndex rounds. */
   readStates: ReadState[];
+  /**
+   * The configuration in effect, when it changed since the last Ready (a config entry was
+   * appended or truncated away). The driver connects to new members here (their address is in
+   * `context`); it is already persisted as part of the log, nothing else needs storing.
+   */
+  confState?: ConfState;
 }
 
 interface Progress {
@@ -109,6 +126,12 @@ interface PendingRead {
 }
 
 const EMPTY = new Uint8Array(0);
+/** `RequestVote.context` of an election started by TimeoutNow (etcd `campaignTransfer`): bypasses the leader lease. */
+const TRANSFER_CONTEXT = new TextEncoder().encode('transfer');
+
+function isTransfer(c: Uint8Array): boolean {
+  return c.length === TRANSFER_CONTEXT.length && c.every((b, i) => b === TRANSFER_CONTEXT[i]);
+}
 
 function ctxKey(c: Uint8Array): string {
   return Array.from(c, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -117,8 +140,19 @@ function ctxKey(c: Uint8Array): string {
 /** The Raft state machine. Single-threaded; every method is synchronous. */
 export class Raft {
   readonly id: NodeId;
-  private readonly voters: NodeId[];
-  private readonly learners: NodeId[];
+  private voters: NodeId[];
+  private learners: NodeId[];
+  private nodeContext: Record<NodeId, string> = {};
+  /** The configuration before the first log entry (RaftConfig voters/learners or storage.confState). */
+  private readonly baseConf: ConfState;
+  /** Index and term of the config entry in effect (0/0: {@link Raft.baseConf}). */
+  private confIndex = 0;
+  private confTerm = 0;
+  private prevConfKey = '';
+  private confKeyNow = '';
+  private readonly promoteMaxLag: number;
+  /** Leadership transfer target while a transfer is in progress (thesis §3.10), else ''. */
+  private leadTransferee: NodeId = '';
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
   private readonly rng: Rng;
@@ -152,10 +186,14 @@ export class Raft {
 
   constructor(config: RaftConfig) {
     this.id = config.id;
-    this.voters = [...config.voters];
-    this.learners = [...config.learners];
-    if (!this.voters.includes(this.id) && !this.learners.includes(this.id)) throw new ValidationError(`node ${this.id} is neither a voter nor a learner`);
+    this.baseConf = config.storage?.confState
+      ? { voters: [...config.storage.confState.voters], learners: [...config.storage.confState.learners], context: { ...config.storage.confState.context } }
+      : { voters: [...config.voters], learners: [...config.learners], context: {} };
+    this.voters = [...this.baseConf.voters];
+    this.learners = [...this.baseConf.learners];
+    this.nodeContext = { ...this.baseConf.context };
     if (this.voters.some((v) => this.learners.includes(v))) throw new ValidationError('a node cannot be both voter and learner');
+    this.promoteMaxLag = config.promoteMaxLag ?? 64;
     this.electionTicks = config.electionTicks ?? 10;
     this.heartbeatTicks = config.heartbeatTicks ?? 1;
     if (!(this.heartbeatTicks >= 1 && this.electionTicks > this.heartbeatTicks)) throw new ValidationError('need 1 <= heartbeatTicks < electionTicks');
@@ -166,6 +204,10 @@ export class Raft {
     this.logger = config.logger ?? silentLogger;
     const hs = config.storage?.hardState ?? { term: 0, vote: '', commit: 0 };
     this.log = new RaftLog(config.storage?.entries ?? [], hs.commit, config.applied ?? 0);
+    this.loadConfFromLog();
+    // A node that was removed (a config entry in its log says so) may restart; a fresh one must be a member.
+    if (this.confIndex === 0 && !this.voters.includes(this.id) && !this.learners.includes(this.id)) throw new ValidationError(`node ${this.id} is neither a voter nor a learner`);
+    this.prevConfKey = this.confKeyNow;
     this.term = hs.term;
     this.vote = hs.vote;
     this.prevHardState = { term: hs.term, vote: hs.vote, commit: this.log.committed };
@@ -191,6 +233,7 @@ export class Raft {
    */
   propose(data: Uint8Array): number {
     if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    this.rejectDuringTransfer();
     const index = this.log.lastIndex() + 1;
     this.log.appendNew({ term: this.term, index, type: 'normal', data });
     this.broadcastAppend();
@@ -210,14 +253,89 @@ export class Raft {
     if (this.committedInTerm()) this.startReadRound(read);
   }
 
+  /**
+   * Proposes a single-server membership change (thesis §4.1) and returns its log index. The new
+   * configuration takes effect on every server as soon as the entry is in its log (committed
+   * or not); a leader that removes itself keeps leading until the entry commits, then steps
+   * down (thesis §4.2.2). Errors:
+   * - NotLeaderError: not the leader;
+   * - UnavailableError (retryable): a previous change is not committed yet, the leader has not
+   *   committed an entry of its term yet (the fix of the single-server bug, Ongaro raft-dev
+   *   2015), a leadership transfer is in progress, or a learner to promote has not caught up
+   *   (its match index is more than `promoteMaxLag` entries behind);
+   * - ValidationError: a change that makes no sense (see {@link applyConfChange}).
+   */
+  proposeConfChange(change: ConfChange): number {
+    if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    this.rejectDuringTransfer();
+    const next = applyConfChange(this.confState(), change);
+    if (this.confIndex > this.log.committed) throw new UnavailableError(`configuration change at index ${this.confIndex} is not committed yet; one change at a time`);
+    if (!this.committedInTerm()) throw new UnavailableError('the leader has not committed an entry of its term yet; retry shortly');
+    if (change.type === 'promote') {
+      const match = this.prs.get(change.node)?.match ?? 0;
+      const lag = this.log.lastIndex() - match;
+      if (match === 0 || lag > this.promoteMaxLag) {
+        throw new UnavailableError(`learner ${change.node} has not caught up (match index ${match}, leader's last index ${this.log.lastIndex()}, at most ${this.promoteMaxLag} behind allowed)`, {
+          detail: { node: change.node, match, lastIndex: this.log.lastIndex() },
+        });
+      }
+    }
+    const index = this.log.lastIndex() + 1;
+    this.log.appendNew({ term: this.term, index, type: 'config', data: encodeConfEntry({ change, state: next }) });
+    this.logger.info({ id: this.id, term: this.term, index, change }, 'proposed configuration change');
+    this.setConf(next, index, this.term);
+    if (this.role === 'leader') this.broadcastAppend();
+    return index;
+  }
+
+  /**
+   * Starts a leadership transfer to voter `to` (thesis §3.10, etcd `MsgTransferLeader`): the
+   * leader stops accepting proposals, brings `to`'s log up to date, then sends it TimeoutNow;
+   * `to` campaigns at once with a vote request that bypasses the leader lease. The transfer is
+   * aborted (proposals accepted again) after an election timeout without success, or if `to`
+   * leaves the configuration. Transferring to itself or to the current transferee is a no-op.
+   * Throws NotLeaderError when not leader, ValidationError when `to` is not a voter.
+   */
+  transferLeadership(to: NodeId): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    if (to === this.id) {
+      this.abortTransfer('transfer to the leader itself');
+      return;
+    }
+    if (!this.voters.includes(to)) throw new ValidationError(this.learners.includes(to) ? `node ${to} is a learner; promote it before transferring leadership to it` : `node ${to} is not a member`);
+    if (this.leadTransferee === to) return;
+    this.abortTransfer(`new transfer to ${to}`);
+    this.leadTransferee = to;
+    this.electionElapsed = 0;
+    this.logger.info({ id: this.id, term: this.term, to }, 'leadership transfer started');
+    const pr = this.prs.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.send({ type: 'TimeoutNow', to });
+    else this.sendAppend(to);
+  }
+
+  /** The configuration in effect (the latest in the log, committed or not). */
+  confState(): ConfState {
+    return { voters: [...this.voters], learners: [...this.learners], context: { ...this.nodeContext } };
+  }
+
+  /** Target of the leadership transfer in progress, or null. */
+  transferee(): NodeId | null {
+    return this.leadTransferee || null;
+  }
+
   /** Processes one message from a peer (paper Fig. 2 "Rules for Servers"; thesis §9.6 for pre-vote). */
   step(m: Message): void {
     if (m.to !== this.id) return;
-    if (!this.voters.includes(m.from) && !this.learners.includes(m.from)) return;
+    // Thesis §4.2.3: servers outside the configuration must not disrupt it, so their messages are
+    // ignored, except a leader's AppendEntries/Heartbeat: a server added (or re-added) must hear
+    // from a leader it does not know yet (one added after it left), and following a leader of a
+    // term >= ours is always safe.
+    if (!this.isMember(m.from) && m.type !== 'AppendEntries' && m.type !== 'Heartbeat') return;
     if (m.term > this.term) {
       if (m.type === 'PreVote' || m.type === 'RequestVote') {
-        // Leader lease (thesis §4.2.3): while we hear from a live leader, ignore disruptive campaigns.
-        const inLease = this.checkQuorum && this.lead !== '' && this.electionElapsed < this.electionTicks;
+        // Leader lease (thesis §4.2.3): while we hear from a live leader, ignore disruptive campaigns,
+        // except the election a leader asked for with TimeoutNow (thesis §3.10, etcd campaignTransfer).
+        const inLease = this.checkQuorum && this.lead !== '' && this.electionElapsed < this.electionTicks && !isTransfer(m.context);
         if (inLease) return;
       }
       if (m.type === 'PreVote') {
@@ -266,6 +384,7 @@ export class Raft {
       this.log.nextCommitted().length > 0 ||
       this.readStates.length > 0 ||
       !sameHardState(this.hardState(), this.prevHardState) ||
+      this.confKeyNow !== this.prevConfKey ||
       ss.role !== this.prevSoftState.role ||
       ss.leaderId !== this.prevSoftState.leaderId
     );
@@ -284,6 +403,10 @@ export class Raft {
     const committedEntries = this.log.nextCommitted();
     const rd: Ready = { entries, committedEntries, messages: this.msgs, readStates: this.readStates };
     if (!sameHardState(hs, this.prevHardState)) rd.hardState = hs;
+    if (this.confKeyNow !== this.prevConfKey) {
+      rd.confState = this.confState();
+      this.prevConfKey = this.confKeyNow;
+    }
     if (ss.role !== this.prevSoftState.role || ss.leaderId !== this.prevSoftState.leaderId) {
       rd.softState = ss;
       this.prevSoftState = ss;
@@ -345,6 +468,11 @@ export class Raft {
     };
   }
 
+  /** True if `id` is a voter or learner of the configuration in effect. */
+  private isMember(id: NodeId): boolean {
+    return this.voters.includes(id) || this.learners.includes(id);
+  }
+
   /** True if this node is a learner (never campaigns or votes). */
   isLearner(): boolean {
     return this.learners.includes(this.id);
@@ -371,6 +499,7 @@ export class Raft {
     this.randomizedElectionTimeout = this.rng.int(this.electionTicks, 2 * this.electionTicks);
     this.votes.clear();
     this.pendingReads = [];
+    this.leadTransferee = '';
   }
 
   private becomeFollower(term: number, lead: NodeId): void {
@@ -400,7 +529,7 @@ export class Raft {
     this.role = 'leader';
     this.prs.clear();
     const last = this.log.lastIndex();
-    for (const p of [...this.voters, ...this.learners]) this.prs.set(p, { match: 0, next: last + 1, recentActive: true });
+    for (const p of [...this.voters, ...this.learners]) this.trackPeer(p);
     const self = this.prs.get(this.id)!;
     self.match = this.log.stable;
     // Paper §8 / thesis §6.4: a no-op entry of the new term lets the leader commit (and learn the commit index).
@@ -409,8 +538,8 @@ export class Raft {
     this.logger.info({ id: this.id, term: this.term }, 'became leader');
   }
 
-  private campaign(pre: boolean): void {
-    if (this.isLearner()) return;
+  private campaign(pre: boolean, transfer = false): void {
+    if (this.isLearner() || !this.voters.includes(this.id)) return;
     let term: number;
     let type: MessageType;
     if (pre) {
@@ -429,7 +558,7 @@ export class Raft {
     }
     for (const v of this.voters) {
       if (v === this.id) continue;
-      const m = { type, to: v, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() };
+      const m = { type, to: v, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), ...(transfer ? { context: TRANSFER_CONTEXT } : {}) };
       // A real RequestVote announces a term and self-vote that must be durable first; pre-votes change nothing.
       if (pre) this.send(m);
       else this.sendAfterPersist(m);
@@ -469,6 +598,8 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
+      // Thesis §3.10: a transfer that did not complete within an election timeout is aborted.
+      this.abortTransfer('timed out');
       if (this.checkQuorum) {
         let active = 0;
         for (const v of this.voters) if (v === this.id || this.prs.get(v)?.recentActive) active++;
@@ -527,7 +658,9 @@ export class Raft {
           pr.match = m.index;
           pr.next = Math.max(pr.next, m.index + 1);
           if (this.maybeCommit()) this.broadcastAppend();
-          else if (pr.next <= this.log.lastIndex()) this.sendAppend(m.from);
+          else if (this.role === 'leader' && pr.next <= this.log.lastIndex()) this.sendAppend(m.from);
+          // Thesis §3.10: once the transferee's log matches ours, tell it to campaign now.
+          if (this.role === 'leader' && m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'TimeoutNow', to: m.from });
         }
         break;
       }
@@ -539,7 +672,7 @@ export class Raft {
           const read = this.pendingReads.find((r) => r.key === key);
           if (read) {
             read.acks.add(m.from);
-            if (read.acks.size >= this.quorum()) {
+            if (this.voterAcks(read.acks) >= this.quorum()) {
               this.pendingReads = this.pendingReads.filter((r) => r !== read);
               this.readStates.push({ index: read.index, context: read.context });
             }
@@ -592,6 +725,13 @@ export class Raft {
         this.lead = m.from;
         this.handleHeartbeat(m);
         break;
+      case 'TimeoutNow':
+        // Thesis §3.10: the leader handed over; campaign at once, skipping pre-vote (we know a leader asked).
+        if (this.voters.includes(this.id)) {
+          this.logger.info({ id: this.id, term: this.term, from: m.from }, 'TimeoutNow: campaigning for leadership transfer');
+          this.campaign(false, true);
+        }
+        break;
       default:
         break;
     }
@@ -604,6 +744,8 @@ export class Raft {
     }
     if (this.log.matchTerm(m.index, m.logTerm)) {
       this.log.appendFromLeader(m.entries);
+      // A new config entry, or truncation of the one in effect, changes the configuration (thesis §4.1).
+      if (m.entries.some((e) => e.type === 'config') || this.log.term(this.confIndex) !== this.confTerm) this.loadConfFromLog();
       const lastNew = m.index + m.entries.length;
       this.log.commitTo(Math.min(m.commit, lastNew));
       this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: lastNew });
@@ -618,6 +760,71 @@ export class Raft {
     this.send({ type: 'HeartbeatResponse', to: m.from, context: m.context });
   }
 
+  // ---- Configuration (thesis §4.1) and leadership transfer (thesis §3.10) ---------------
+
+  /** Starts tracking replication progress of `id` (leader only). The one place that creates a `prs` entry. */
+  private trackPeer(id: NodeId): void {
+    this.prs.set(id, { match: 0, next: this.log.lastIndex() + 1, recentActive: true });
+  }
+
+  /** Stops tracking `id` (leader only). The one place that deletes a `prs` entry. */
+  private untrackPeer(id: NodeId): void {
+    this.prs.delete(id);
+  }
+
+  /** Re-derives the configuration from the latest config entry in the log, else the base configuration. */
+  private loadConfFromLog(): void {
+    for (let i = this.log.lastIndex(); i >= 1; i--) {
+      const e = this.log.slice(i, i)[0];
+      if (!e) break; // compacted away: the base configuration (storage.confState) is the one before
+      if (e.type === 'config') {
+        this.setConf(decodeConfEntry(e.data).state, e.index, e.term);
+        return;
+      }
+    }
+    this.setConf(this.baseConf, 0, 0);
+  }
+
+  /** Makes `state` (from the config entry at `index`/`term`, or the base at 0) the configuration in effect. */
+  private setConf(state: ConfState, index: number, term: number): void {
+    this.voters = [...state.voters];
+    this.learners = [...state.learners];
+    this.nodeContext = { ...state.context };
+    this.confIndex = index;
+    this.confTerm = term;
+    this.confKeyNow = confKey(state);
+    if (this.role === 'leader') {
+      for (const id of [...this.voters, ...this.learners]) if (!this.prs.has(id)) this.trackPeer(id);
+      for (const id of [...this.prs.keys()]) if (id !== this.id && !this.isMember(id)) this.untrackPeer(id);
+      if (this.leadTransferee && !this.voters.includes(this.leadTransferee)) this.abortTransfer('transferee left the configuration');
+      // A smaller quorum may already hold more entries (thesis §4.1: the new configuration counts at once).
+      if (this.maybeCommit()) this.broadcastAppend();
+    } else if (this.role === 'follower' || this.role === 'learner') {
+      this.role = this.isLearner() ? 'learner' : 'follower';
+    } else if (!this.voters.includes(this.id)) {
+      this.becomeFollower(this.term, '');
+    }
+  }
+
+  private abortTransfer(reason: string): void {
+    if (!this.leadTransferee) return;
+    this.logger.info({ id: this.id, term: this.term, to: this.leadTransferee, reason }, 'leadership transfer aborted');
+    this.leadTransferee = '';
+  }
+
+  private rejectDuringTransfer(): void {
+    if (this.leadTransferee) {
+      throw new UnavailableError(`leadership transfer to ${this.leadTransferee} in progress; retry shortly`, { detail: { transferee: this.leadTransferee } });
+    }
+  }
+
+  /** ReadIndex acknowledgements that count: voters only (a leader removing itself does not count itself). */
+  private voterAcks(acks: Set<NodeId>): number {
+    let n = 0;
+    for (const a of acks) if (this.voters.includes(a)) n++;
+    return n;
+  }
+
   // ---- Replication --------------------------------------------------------------------
 
   /** Commit rule (paper §5.3, §5.4.2): the highest index stored on a quorum of voters, only if its entry is from the current term. */
@@ -628,6 +835,14 @@ export class Raft {
       const firstInTerm = !this.committedInTerm();
       this.log.commitTo(n);
       if (firstInTerm) for (const r of this.pendingReads) this.startReadRound(r);
+      if (!this.voters.includes(this.id) && this.log.committed >= this.confIndex) {
+        // Thesis §4.2.2: a leader removed from the configuration steps down once the removal
+        // commits; it first tells the others the new commit index.
+        this.broadcastAppend();
+        this.logger.info({ id: this.id, term: this.term, index: this.confIndex }, 'removed from the configuration; stepping down');
+        this.becomeFollower(this.term, '');
+        return false;
+      }
       return true;
     }
     return false;
@@ -639,7 +854,7 @@ export class Raft {
 
   private startReadRound(read: PendingRead): void {
     read.index = Math.max(read.index, this.log.committed);
-    if (read.acks.size >= this.quorum()) {
+    if (this.voterAcks(read.acks) >= this.quorum()) {
       this.pendingReads = this.pendingReads.filter((r) => r !== read);
       this.readStates.push({ index: read.index, context: read.context });
       return;
@@ -695,6 +910,10 @@ export class Raft {
   private sendAfterPersist(m: Partial<Message> & { type: MessageType; to: NodeId }): void {
     this.msgsAfterPersist.push(this.msg(m));
   }
+}
+
+function confKey(c: ConfState): string {
+  return JSON.stringify([c.voters, c.learners, Object.entries(c.context).sort()]);
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {

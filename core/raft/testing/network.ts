@@ -43,6 +43,8 @@ export class Network {
   private readonly faults: LinkFaults;
   /** Every message ever delivered (for assertions). */
   readonly delivered: Message[] = [];
+  /** Nodes added with {@link Network.join}: they boot as learners of the initial configuration. */
+  private readonly joiners = new Set<NodeId>();
 
   constructor(private readonly options: NetworkOptions) {
     this.faults = new LinkFaults(`${options.seed ?? 1}/net`);
@@ -58,7 +60,7 @@ export class Network {
     return {
       id,
       voters: o.voters,
-      learners: o.learners ?? [],
+      learners: this.joiners.has(id) ? [...(o.learners ?? []), id] : (o.learners ?? []),
       electionTicks: o.electionTicks ?? 10,
       heartbeatTicks: o.heartbeatTicks ?? 1,
       rng: createRng(`${o.seed ?? 1}/${id}/${storage ? storage.hardState.term : 0}`),
@@ -87,6 +89,17 @@ export class Network {
     const r = this.node(id).raft;
     if (!r) throw new Error(`node ${id} is down`);
     return r;
+  }
+
+  /**
+   * Starts a new node `id` with empty storage, booting as a learner of the initial configuration
+   * (a joining server; the leader's log tells it the real configuration once it is added).
+   */
+  join(id: NodeId): void {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists`);
+    this.joiners.add(id);
+    this.nodes.set(id, { id, raft: null, storage: { hardState: { term: 0, vote: '', commit: 0 }, entries: [] }, applied: [] });
+    this.start(id);
   }
 
   /** Stops `id`, keeping only its persisted storage (unstable state is lost, as in a crash). */
@@ -180,7 +193,7 @@ export class Network {
   appliedData(id: NodeId): string[] {
     const dec = new TextDecoder();
     return this.node(id)
-      .applied.filter((e) => e.data.length > 0)
+      .applied.filter((e) => e.type === 'normal' && e.data.length > 0)
       .map((e) => dec.decode(e.data));
   }
 
