@@ -13,6 +13,10 @@ function elected(seed = 1, voters = ABC, learners: string[] = []) {
   return { net, leader: net.leaders()[0]! };
 }
 
+function vote(from: string, to: string, term: number, index: number, logTerm: number) {
+  return { type: 'RequestVote' as const, from, to, term, logTerm, index, entries: [], commit: 0, reject: false, rejectHint: 0, context: new Uint8Array() };
+}
+
 /** Proposes a change on the leader and delivers until quiet. */
 function change(net: Network, leader: string, type: 'add-learner' | 'promote' | 'remove', node: string, context?: string): number {
   const i = net.raft(leader).proposeConfChange({ type, node, ...(context ? { context } : {}) });
@@ -190,6 +194,32 @@ describe('single-server membership changes (thesis §4.1)', () => {
     expect(drain()).toEqual([{ voters: ['A'], learners: ['B'], context: { B: 'h:2' } }]);
     expect(r.status().commitIndex).toBe(idx);
     expect(drain()).toEqual([]);
+  });
+
+  it('a learner votes when asked (it may have been promoted by an entry it has not received)', () => {
+    const d = new Raft({ id: 'D', voters: ABC, learners: ['D'], rng: createRng(1) });
+    d.step(vote('A', 'D', 2, 0, 0));
+    d.ready();
+    d.advance();
+    const rd = d.ready();
+    expect(rd.messages.map((m) => [m.type, m.to, m.reject])).toEqual([['RequestVoteResponse', 'A', false]]);
+    // It still never campaigns.
+    for (let i = 0; i < 100; i++) d.tick();
+    expect(d.status().role).toBe('learner');
+  });
+
+  it('answers a vote request from a non-member only when its log is at least as up to date (thesis §4.1 vs §4.2.3)', () => {
+    const b = new Raft({ id: 'B', voters: ['A', 'B'], learners: [], rng: createRng(1), storage: { hardState: { term: 3, vote: '', commit: 0 }, entries: [{ term: 3, index: 1, type: 'normal', data: new Uint8Array() }] } });
+    // E (unknown: maybe removed, maybe added in an entry B lacks) with an older log: ignored, B's term unchanged.
+    b.step(vote('E', 'B', 9, 0, 0));
+    expect(b.status().term).toBe(3);
+    expect(b.hasReady()).toBe(false);
+    // E with a log at least as up to date: processed (it may be in a newer configuration).
+    b.step(vote('E', 'B', 9, 1, 3));
+    expect(b.status().term).toBe(9);
+    b.ready();
+    b.advance();
+    expect(b.ready().messages.map((m) => [m.type, m.to, m.reject])).toEqual([['RequestVoteResponse', 'E', false]]);
   });
 
   it('validates and decodes config entries defensively', () => {

@@ -326,11 +326,17 @@ export class Raft {
   /** Processes one message from a peer (paper Fig. 2 "Rules for Servers"; thesis §9.6 for pre-vote). */
   step(m: Message): void {
     if (m.to !== this.id) return;
-    // Thesis §4.2.3: servers outside the configuration must not disrupt it, so their messages are
-    // ignored, except a leader's AppendEntries/Heartbeat: a server added (or re-added) must hear
-    // from a leader it does not know yet (one added after it left), and following a leader of a
-    // term >= ours is always safe.
-    if (!this.isMember(m.from) && m.type !== 'AppendEntries' && m.type !== 'Heartbeat') return;
+    // Servers outside our configuration: thesis §4.1 has servers answer RPCs without consulting
+    // their configuration (a sender may be in a newer one we have not received yet), §4.2.3 wants
+    // removed servers not to disrupt. So: a leader's AppendEntries/Heartbeat is always processed
+    // (following a leader of a term >= ours is safe; an added or re-added server must hear from
+    // a leader it does not know yet); a vote request only when the candidate's log is at least as
+    // up to date as ours (then it may know a configuration that includes it; a removed server that
+    // missed its removal has an older log and would only bump our term); anything else is ignored.
+    if (!this.isMember(m.from) && m.type !== 'AppendEntries' && m.type !== 'Heartbeat') {
+      const vote = m.type === 'PreVote' || m.type === 'RequestVote';
+      if (!vote || !this.log.isUpToDate(m.index, m.logTerm)) return;
+    }
     if (m.term > this.term) {
       if (m.type === 'PreVote' || m.type === 'RequestVote') {
         // Leader lease (thesis §4.2.3): while we hear from a live leader, ignore disruptive campaigns,
@@ -623,7 +629,9 @@ export class Raft {
     const pre = m.type === 'PreVote';
     const respType: MessageType = pre ? 'PreVoteResponse' : 'RequestVoteResponse';
     const canVote = this.vote === m.from || (this.vote === '' && this.lead === '') || (pre && m.term > this.term);
-    const grant = !this.isLearner() && canVote && this.log.isUpToDate(m.index, m.logTerm);
+    // A learner votes when asked (as in etcd): it may have been promoted by an entry it has not
+    // received yet; a candidate only counts the votes of the voters in its own configuration.
+    const grant = canVote && this.log.isUpToDate(m.index, m.logTerm);
     if (grant) {
       if (pre) {
         this.send({ type: respType, to: m.from, term: m.term, reject: false });
