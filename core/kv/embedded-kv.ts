@@ -352,7 +352,9 @@ export class EmbeddedKv implements ReplicatedKV {
     ).catch((err: unknown) => {
       throw explainGaveUp(err);
     });
-    await this.waitApplied(r.index, this.o.requestTimeoutMs);
+    // Read-your-writes for the configuration, except on a node that was just removed: the leader
+    // no longer replicates to it (thesis §4.2.2), so it would wait in vain.
+    if (!(change.type === 'remove' && change.node === this.o.id)) await this.waitApplied(r.index, this.o.requestTimeoutMs);
     return r;
   }
 
@@ -485,6 +487,14 @@ export class EmbeddedKv implements ReplicatedKV {
 
   // ---- Requests ---------------------------------------------------------------------------
 
+  /** A node that knows it was removed from the configuration no longer replicates: it cannot serve requests that need the leader. */
+  private assertMember(): void {
+    const c = this.confState();
+    if (!c.voters.includes(this.o.id) && !c.learners.includes(this.o.id)) {
+      throw new UnavailableError(`${this.o.id} was removed from the cluster configuration (voters ${c.voters.join(', ')}); use another node`, { detail: { voters: c.voters, learners: c.learners } });
+    }
+  }
+
   private assertRunning(): void {
     if (!this.running) throw new UnavailableError(this.stopped ? 'store is stopped' : 'store is not started');
   }
@@ -495,6 +505,7 @@ export class EmbeddedKv implements ReplicatedKV {
    */
   private async withLeader<T>(local: (remaining: number) => Promise<T>, remote: (leader: NodeId, remaining: number) => Promise<T>, idempotent: boolean): Promise<T> {
     this.assertRunning();
+    this.assertMember();
     const deadline = Date.now() + this.o.requestTimeoutMs;
     let lastErr: unknown;
     for (;;) {

@@ -127,6 +127,20 @@ describe('single-server membership changes (thesis §4.1)', () => {
     expect(net.delivered.slice(from).some((m) => m.from === leader && /Vote$/.test(m.type))).toBe(false);
   });
 
+  it('a removed follower receives its removal entry and its commit, then is no longer replicated to', () => {
+    const { net, leader } = elected(16);
+    const victim = ABC.find((x) => x !== leader)!;
+    const idx = change(net, leader, 'remove', victim);
+    net.tick(3);
+    expect(net.raft(victim).confState().voters).toEqual(ABC.filter((x) => x !== victim));
+    expect(net.raft(victim).status().commitIndex).toBeGreaterThanOrEqual(idx);
+    const from = net.delivered.length;
+    net.propose(leader, 'without the victim');
+    net.tick(30);
+    expect(net.delivered.slice(from).some((m) => m.to === victim || m.from === victim)).toBe(false);
+    expect(net.raft(victim).status().role).toBe('follower');
+  });
+
   it('a removed server that missed its removal cannot disrupt the cluster (thesis §4.2.3)', () => {
     const net = new Network({ voters: ABC, seed: 6, preferred: 'A', preVote: false });
     net.tickUntil(() => net.leaders().length === 1 && net.raft(net.leaders()[0]!).status().commitIndex > 0);

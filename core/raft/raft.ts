@@ -333,7 +333,9 @@ export class Raft {
     // a leader it does not know yet); a vote request only when the candidate's log is at least as
     // up to date as ours (then it may know a configuration that includes it; a removed server that
     // missed its removal has an older log and would only bump our term); anything else is ignored.
-    if (!this.isMember(m.from) && m.type !== 'AppendEntries' && m.type !== 'Heartbeat') {
+    // A leader also hears from a server it removed until the removal commits (see setConf).
+    const tracked = this.role === 'leader' && this.prs.has(m.from);
+    if (!this.isMember(m.from) && !tracked && m.type !== 'AppendEntries' && m.type !== 'Heartbeat') {
       const vote = m.type === 'PreVote' || m.type === 'RequestVote';
       if (!vote || !this.log.isUpToDate(m.index, m.logTerm)) return;
     }
@@ -780,6 +782,16 @@ export class Raft {
     this.prs.delete(id);
   }
 
+  /**
+   * Stops replicating to servers outside the configuration once the configuration that removed
+   * them is committed. Until then they still receive the log, so a removed server normally
+   * learns of its removal (as in etcd, where a removal takes effect when applied).
+   */
+  private untrackRemoved(): void {
+    if (this.log.committed < this.confIndex) return;
+    for (const id of [...this.prs.keys()]) if (id !== this.id && !this.isMember(id)) this.untrackPeer(id);
+  }
+
   /** Re-derives the configuration from the latest config entry in the log, else the base configuration. */
   private loadConfFromLog(): void {
     for (let i = this.log.lastIndex(); i >= 1; i--) {
@@ -803,7 +815,7 @@ export class Raft {
     this.confKeyNow = confKey(state);
     if (this.role === 'leader') {
       for (const id of [...this.voters, ...this.learners]) if (!this.prs.has(id)) this.trackPeer(id);
-      for (const id of [...this.prs.keys()]) if (id !== this.id && !this.isMember(id)) this.untrackPeer(id);
+      this.untrackRemoved();
       if (this.leadTransferee && !this.voters.includes(this.leadTransferee)) this.abortTransfer('transferee left the configuration');
       // A smaller quorum may already hold more entries (thesis §4.1: the new configuration counts at once).
       if (this.maybeCommit()) this.broadcastAppend();
@@ -843,6 +855,10 @@ export class Raft {
       const firstInTerm = !this.committedInTerm();
       this.log.commitTo(n);
       if (firstInTerm) for (const r of this.pendingReads) this.startReadRound(r);
+      if (this.log.committed >= this.confIndex && this.prs.size > this.voters.length + this.learners.length + (this.isMember(this.id) ? 0 : 1)) {
+        this.broadcastAppend(); // the removed servers hear of the commit once more
+        this.untrackRemoved();
+      }
       if (!this.voters.includes(this.id) && this.log.committed >= this.confIndex) {
         // Thesis §4.2.2: a leader removed from the configuration steps down once the removal
         // commits; it first tells the others the new commit index.
