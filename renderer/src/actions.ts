@@ -25,7 +25,15 @@ export interface ConsoleActions {
   uploadFiles(files: UploadSource[]): Promise<void>;
   request(op: ComputeOp, values: number[], team: string | null): Promise<void>;
   submit(op: ComputeOp, values: number[], team: string | null): Promise<void>;
+  /**
+   * Raft membership (thesis §4.1) and leadership transfer (§3.10). Each resolves with null on
+   * success (an info toast says what changed) or the error text (also shown as a toast).
+   */
+  membership(op: MemberOp, id: string): Promise<string | null>;
 }
+
+/** A membership control of the Topology view. */
+export type MemberOp = 'promote' | 'remove' | 'transfer';
 
 /** Reads a file's bytes, reporting progress (0..1) when a `FileReader` is available. */
 function readBytes(file: UploadSource, onProgress: (fraction: number) => void): Promise<ArrayBuffer> {
@@ -120,6 +128,23 @@ export function createActions(api: ControlApi, store: ConsoleStore): ConsoleActi
     async uploadFiles(files) {
       // One at a time: each is up to 64 MiB of base64 in memory.
       for (const file of files) await uploadOne(file);
+    },
+    async membership(op, id) {
+      try {
+        if (op === 'transfer') {
+          const r = await api.call('leaderTransfer', { id });
+          s().pushToast({ level: 'info', title: 'Leadership transferred', message: `${r.leaderId} is the Raft leader` });
+        } else {
+          const r = op === 'promote' ? await api.call('memberPromote', { id }) : await api.call('memberRemove', { id });
+          s().pushToast({ level: 'info', title: op === 'promote' ? `${id} is a voter` : `${id} was removed`, message: `voters ${r.voters.join(', ')}; learners ${r.learners.join(', ') || 'none'}` });
+        }
+        return null;
+      } catch (err) {
+        const message = describeError(err);
+        const title = op === 'transfer' ? `Could not transfer leadership to ${id}` : op === 'promote' ? `Could not promote ${id}` : `Could not remove ${id}`;
+        s().pushToast({ level: 'error', title, message });
+        return message;
+      }
     },
     request: (op, values, team) => compute('request', op, values, team),
     submit: (op, values, team) => compute('submit', op, values, team),
