@@ -6,8 +6,8 @@ import { parseCall } from './schema';
 describe('ControlApi membership calls: input validation', () => {
   it('accepts well-formed calls', () => {
     expect(parseCall('memberAdd', { id: 'D', address: '10.0.0.4:50054' }).params).toEqual({ id: 'D', address: '10.0.0.4:50054' });
-    expect(parseCall('memberAdd', { id: 'node_4', address: 'host-4.lan:1' }).params.id).toBe('node_4');
-    expect(parseCall('memberAdd', { id: 'D', address: '[::1]:65535' }).params.address).toBe('[::1]:65535');
+    expect(parseCall<'memberAdd'>('memberAdd', { id: 'node_4', address: 'host-4.lan:1' }).params.id).toBe('node_4');
+    expect(parseCall<'memberAdd'>('memberAdd', { id: 'D', address: '[::1]:65535' }).params.address).toBe('[::1]:65535');
     for (const m of ['memberPromote', 'memberRemove', 'leaderTransfer'] as const) expect(parseCall(m, { id: 'B' }).params).toEqual({ id: 'B' });
     for (const m of ['memberAdd', 'memberPromote', 'memberRemove', 'leaderTransfer']) expect(CONTROL_METHODS).toContain(m);
   });
