@@ -855,7 +855,7 @@ export class Raft {
       const firstInTerm = !this.committedInTerm();
       this.log.commitTo(n);
       if (firstInTerm) for (const r of this.pendingReads) this.startReadRound(r);
-      if (this.log.committed >= this.confIndex && this.prs.size > this.voters.length + this.learners.length + (this.isMember(this.id) ? 0 : 1)) {
+      if (this.log.committed >= this.confIndex && [...this.prs.keys()].some((id) => id !== this.id && !this.isMember(id))) {
         this.broadcastAppend(); // the removed servers hear of the commit once more
         this.untrackRemoved();
       }
