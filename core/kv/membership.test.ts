@@ -19,6 +19,7 @@ async function waitFor<T>(what: string, fn: () => T | undefined | false | Promis
 }
 
 let cleanup: Array<() => Promise<void> | void> = [];
+const hubs: MemoryTransport[] = [];
 afterEach(async () => {
   for (const c of cleanup.reverse()) await c();
   cleanup = [];
@@ -27,6 +28,7 @@ afterEach(async () => {
 function makeCluster() {
   const dir = mkdtempSync(join(tmpdir(), 'cd-member-'));
   const hub = new MemoryTransport(1);
+  hubs.push(hub);
   const nodes = new Map<string, EmbeddedKv>();
   const create = (id: string, join_ = false) => {
     const kv = new EmbeddedKv({ id, voters: VOTERS, learners: [], dataDir: join(dir, id), transport: hub.transport(id), clusterId: 'test', tickMs: 10, preferred: id === 'A', seed: `m/${id}`, requestTimeoutMs: 5_000, join: join_ });
@@ -89,5 +91,31 @@ describe('EmbeddedKv membership changes and leadership transfer', () => {
     const err = await c.kv('B').promote('E').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UnavailableError);
     expect((err as Error).message).toMatch(/learner E has not caught up/);
+  }, 30_000);
+
+  it('answers hostile forwarded membership requests with typed errors and changes nothing', async () => {
+    const c = makeCluster();
+    await Promise.all(VOTERS.map((id) => c.kv(id).start()));
+    const leader = await c.leader();
+    const from = hubs[hubs.length - 1]!.transport(VOTERS.find((x) => x !== leader)!);
+    const ask = async (req: unknown) => JSON.parse(new TextDecoder().decode(await from.forward(leader, new TextEncoder().encode(JSON.stringify(req)), 2000))) as { ok: boolean; error?: { code: string; message: string } };
+    const bad = [
+      { kind: 'confChange' },
+      { kind: 'confChange', change: null },
+      { kind: 'confChange', change: { type: 'make-leader', node: 'B' } },
+      { kind: 'confChange', change: { type: 'add-learner', node: 'x'.repeat(100) } },
+      { kind: 'confChange', change: { type: 'add-learner', node: 'E', context: { evil: true } } },
+      { kind: 'confChange', change: { type: 'remove', node: 'nobody' } },
+      { kind: 'transfer', to: { $ne: null } },
+      { kind: 'transfer' },
+      { kind: 'transfer', to: 'nobody' },
+    ];
+    for (const req of bad) {
+      const r = await ask(req);
+      expect(r.ok, JSON.stringify(req)).toBe(false);
+      expect(r.error?.code, JSON.stringify(req)).toBe('EINVAL');
+    }
+    expect(c.kv(leader).confState()).toEqual({ voters: VOTERS, learners: [], context: {} });
+    expect(c.kv(leader).status().role).toBe('leader');
   }, 30_000);
 });

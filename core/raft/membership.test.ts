@@ -70,6 +70,15 @@ describe('single-server membership changes (thesis §4.1)', () => {
     expect(() => raft.proposeConfChange({ type: 'add-learner', node: 'E' })).toThrow(/not committed yet/);
   });
 
+  it('writes only the validated fields of a change into the log', () => {
+    const { net, leader } = elected(17);
+    const index = net.raft(leader).proposeConfChange({ type: 'add-learner', node: 'D', context: 'h:1', junk: 'x'.repeat(1000) } as never);
+    const entry = net.node(leader).storage.entries[index - 1] ?? (net.stabilize(), net.node(leader).storage.entries[index - 1])!;
+    expect(entry.type).toBe('config');
+    expect(decodeConfEntry(entry.data).change).toEqual({ type: 'add-learner', node: 'D', context: 'h:1' });
+    expect(new TextDecoder().decode(entry.data)).not.toContain('junk');
+  });
+
   it('never removes the last voter', () => {
     expect(() => applyConfChange({ voters: ['A'], learners: ['L'], context: {} }, { type: 'remove', node: 'A' })).toThrow(/last voter/);
     expect(applyConfChange({ voters: ['A'], learners: ['L'], context: { L: 'x' } }, { type: 'remove', node: 'L' })).toEqual({ voters: ['A'], learners: [], context: {} });

@@ -25,7 +25,7 @@ import { NotLeaderError, UnavailableError, ValidationError, invariant } from '..
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
 import type { Rng } from '../common/rng';
-import { applyConfChange, decodeConfEntry, encodeConfEntry, type ConfChange, type ConfState } from './confchange';
+import { applyConfChange, decodeConfEntry, encodeConfEntry, validateConfChange, type ConfChange, type ConfState } from './confchange';
 import { RaftLog } from './log';
 import type { Entry, HardState, Message, MessageType, NodeId, RaftRole, RaftStatus } from './types';
 
@@ -265,9 +265,11 @@ export class Raft {
    *   (its match index is more than `promoteMaxLag` entries behind);
    * - ValidationError: a change that makes no sense (see {@link applyConfChange}).
    */
-  proposeConfChange(change: ConfChange): number {
+  proposeConfChange(input: ConfChange): number {
     if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
     this.rejectDuringTransfer();
+    // Only the validated fields go into the log (the change may come from a peer or a console).
+    const change = validateConfChange(input);
     const next = applyConfChange(this.confState(), change);
     if (this.confIndex > this.log.committed) throw new UnavailableError(`configuration change at index ${this.confIndex} is not committed yet; one change at a time`);
     if (!this.committedInTerm()) throw new UnavailableError('the leader has not committed an entry of its term yet; retry shortly');
