@@ -91,7 +91,8 @@ function printStatus(s: ClusterStatus): string {
   for (const n of s.nodes) {
     rows.push([n.id + (n.id === s.leaderId ? '*' : ''), n.host, n.role, n.team ?? '-', n.raftState, String(n.term), String(n.commitIndex), n.up ? 'up' : 'down', n.pid ? String(n.pid) : '-', n.folder || '-']);
   }
-  return `cluster ${s.clusterName}, leader ${s.leaderId ?? 'none'} (term ${s.term}), seen from ${s.self}\n${table(rows)}`;
+  const members = s.membership ? `\nRaft voters: ${s.membership.voters.join(', ')}; learners: ${s.membership.learners.join(', ') || '-'}` : '';
+  return `cluster ${s.clusterName}, leader ${s.leaderId ?? 'none'} (term ${s.term}), seen from ${s.self}\n${table(rows)}${members}`;
 }
 
 function printFiles(files: FileEntry[]): string {

@@ -123,6 +123,11 @@ describe('membership changes on a real cluster', () => {
     expect(remove.stdout).toMatch(/voters: B, C, D/);
     const after = await statusWhere('C sees the new configuration', 'C', (s) => s.membership?.voters.join(',') === 'B,C,D' && s.leaderId === 'D');
     expect(after.membership?.learners).toEqual([]);
+    const st = await cluster.cli(['status', '--endpoint', cluster.consoleUrlOf('C')]);
+    expect(st.code).toBe(0);
+    expect(st.stdout).toMatch(/leader D/);
+    expect(st.stdout).toMatch(/Raft voters: B, C, D; learners: -/);
+    expect(st.stdout).toMatch(/^D\*? +h1 +worker/m);
 
     // A learned of its removal (the leader replicates to it until the removal commits) and says so.
     const onA = await cluster.cli(['lock', 'before.txt', '--endpoint', cluster.consoleUrlOf('A')]);
