@@ -51,10 +51,14 @@ const t0 = performance.now();
 let failures = 0;
 let totalTicks = 0;
 let ops = 0;
+const membership = { confEntries: 0, transfersAsked: 0, transfersDone: 0 };
 for (const seed of seeds) {
   const r = runSimulation(sweepOptions(seed, overrides));
   totalTicks += r.ticks;
   ops += r.ops;
+  membership.confEntries += r.membership.confEntries;
+  membership.transfersAsked += r.membership.transfersAsked;
+  membership.transfersDone += r.membership.transfersDone;
   if (values.trace && one !== undefined) for (const line of r.trace) console.log(line);
   if (!r.ok) {
     failures++;
@@ -62,5 +66,5 @@ for (const seed of seeds) {
     console.log(`FAIL seed=${seed} tick=${f.tick} step=${f.step} ${f.name}: ${f.message} | replay: npm run sim -- --seed ${seed}${flags ? ` ${flags}` : ''} --trace | trace: ${r.trace.join('; ')}`);
   }
 }
-console.log(JSON.stringify({ seeds: seeds.length, failures, ticks: totalTicks, ops, elapsedMs: Math.round(performance.now() - t0) }));
+console.log(JSON.stringify({ seeds: seeds.length, failures, ticks: totalTicks, ops, membership, elapsedMs: Math.round(performance.now() - t0) }));
 process.exitCode = failures > 0 ? 1 : 0;

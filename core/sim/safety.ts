@@ -16,6 +16,12 @@
  * - Snapshots (paper §7): a snapshot made or installed at index i has the term of the entry
  *   committed at i, and all snapshots made at the same index hold the same bytes (the state
  *   machines agree); an installed snapshot moves the node's apply point to i.
+ * - Quorum of the configuration in effect (thesis §4.1): when a leader commits an index first,
+ *   a majority of the voters of ITS configuration (the latest in its log, committed or not)
+ *   holds that entry durably, in its log or its snapshot (checked when the driver passes
+ *   `voters` and `storedOn`).
+ * - One change at a time (thesis §4.1): a leader's log never holds more than one config entry
+ *   beyond its commit index.
  *
  * Compacted entries (below a node's first index) are not in its log any more; the checks cover
  * the entries it still holds and its snapshot.
@@ -43,6 +49,14 @@ export interface NodeView {
   term: number;
   commitIndex: number;
   log: LogView;
+  /** Voters of the node's configuration in effect (enables the quorum check for leaders). */
+  voters?: NodeId[];
+}
+
+/** Options of the checker. */
+export interface SafetyOptions {
+  /** True when node `id` durably stores the entry (index, term); enables the quorum check. */
+  storedOn?: (id: NodeId, index: number, term: number) => boolean;
 }
 
 /**
@@ -84,6 +98,8 @@ export class SafetyChecker {
   /** Data of the snapshots made (compaction) per index. */
   private readonly snapshotData = new Map<number, Uint8Array>();
 
+  constructor(private readonly options: SafetyOptions = {}) {}
+
   /** Highest index known committed anywhere. */
   get commitIndex(): number {
     return this.committed.length;
@@ -123,8 +139,10 @@ export class SafetyChecker {
         if (!c && e.index - 1 > this.committed.length) {
           throw new SafetyViolation('committed-agreement', `${n.id} commits index ${e.index} but only ${this.committed.length} entries were ever seen committed`);
         }
-        if (!c) this.committed.push({ term: e.term, data: e.data, commitTerm: n.term });
-        else if (c.term !== e.term || !sameBytes(c.data, e.data)) {
+        if (!c) {
+          this.committed.push({ term: e.term, data: e.data, commitTerm: n.term });
+          if (n.role === 'leader') this.checkQuorum(n, e);
+        } else if (c.term !== e.term || !sameBytes(c.data, e.data)) {
           throw new SafetyViolation('committed-agreement', `${n.id} committed index ${e.index} term ${e.term}, but term ${c.term} was committed there before`);
         }
       }
@@ -132,6 +150,11 @@ export class SafetyChecker {
     } else if (n.commitIndex < checkedCommit) {
       // Restarted with a lower durable commit index: re-check from there next time.
       this.nodeCommitChecked.set(n.id, n.commitIndex);
+    }
+    // One configuration change at a time: at most one config entry beyond the leader's commit index.
+    if (n.role === 'leader' && last > n.commitIndex) {
+      const pending = log.slice(n.commitIndex + 1, last).filter((e) => e.type === 'config');
+      if (pending.length > 1) throw new SafetyViolation('one-change-at-a-time', `leader ${n.id} of term ${n.term} has ${pending.length} uncommitted config entries (${pending.map((e) => e.index).join(', ')})`);
     }
     // Leader completeness: every entry committed in a term <= ours is in our log.
     if (n.role === 'leader') {
@@ -150,6 +173,16 @@ export class SafetyChecker {
         upTo = i;
       }
       this.leaderChecked.set(n.id, { term: n.term, upTo });
+    }
+  }
+
+  /** A leader's first commit of `e`: a majority of its configuration's voters holds it durably. */
+  private checkQuorum(n: NodeView, e: Entry): void {
+    const stored = this.options.storedOn;
+    if (!stored || !n.voters) return;
+    const holders = n.voters.filter((v) => stored(v, e.index, e.term));
+    if (holders.length < Math.floor(n.voters.length / 2) + 1) {
+      throw new SafetyViolation('commit-quorum', `leader ${n.id} of term ${n.term} committed index ${e.index} held durably only by ${holders.join(',') || 'nobody'} of voters ${n.voters.join(',')}`);
     }
   }
 
