@@ -328,3 +328,76 @@ describe('leadership transfer (thesis §3.10)', () => {
     expect(() => net.raft(leader).transferLeadership(to)).toThrow(/not a member/);
   });
 });
+
+describe('membership changes with snapshots (thesis §5.1: a snapshot carries the configuration as of its index)', () => {
+  it('a member added after compaction catches up by InstallSnapshot and adopts the snapshot configuration, with addresses', () => {
+    const { net, leader } = elected(21);
+    net.propose(leader, 'one');
+    net.join('D');
+    change(net, leader, 'add-learner', 'D', '10.0.0.4:7000');
+    net.tick(3);
+    net.propose(leader, 'two');
+    net.tick(3);
+    // Every voter compacts past the config entry that added D; E joins afterwards.
+    for (const id of ABC) net.compact(id);
+    expect(net.raft(leader).snapshot()!.learners).toEqual(['D']);
+    expect(net.raft(leader).snapshot()!.context).toEqual({ D: '10.0.0.4:7000' });
+    net.join('E');
+    change(net, leader, 'add-learner', 'E', '10.0.0.5:7000');
+    net.tick(5);
+    expect(net.node('E').installed.length).toBe(1);
+    expect(net.appliedData('E')).toEqual(['one', 'two']);
+    // E's log holds E's own config entry only after the snapshot; before it, the snapshot's configuration counted.
+    expect(net.raft('E').confState()).toEqual({ voters: ABC, learners: ['D', 'E'], context: { D: '10.0.0.4:7000', E: '10.0.0.5:7000' } });
+  });
+
+  it('a follower whose log lacks the change adopts the configuration of the installed snapshot', () => {
+    const { net, leader } = elected(22);
+    const other = ABC.filter((x) => x !== leader);
+    net.crash(other[1]!);
+    net.join('D');
+    change(net, leader, 'add-learner', 'D', 'd:1');
+    net.tick(3);
+    net.propose(leader, 'x');
+    net.tick(3);
+    net.compact(leader);
+    net.restart(other[1]!);
+    net.tick(5);
+    expect(net.node(other[1]!).installed.length).toBe(1);
+    expect(net.raft(other[1]!).confState()).toEqual({ voters: ABC, learners: ['D'], context: { D: 'd:1' } });
+  });
+
+  it('a restart from a snapshot that covers the config entries keeps the configuration and addresses', () => {
+    const { net, leader } = elected(23);
+    net.join('D');
+    change(net, leader, 'add-learner', 'D', 'd:1');
+    net.tick(3);
+    change(net, leader, 'promote', 'D');
+    net.tick(3);
+    net.propose(leader, 'y');
+    net.tick(3);
+    const follower = ABC.find((x) => x !== leader)!;
+    net.compact(follower);
+    expect(net.node(follower).storage.entries.some((e) => e.type === 'config')).toBe(false);
+    net.crash(follower);
+    net.restart(follower);
+    expect(net.raft(follower).confState()).toEqual({ voters: [...ABC, 'D'], learners: [], context: { D: 'd:1' } });
+  });
+
+  it('a snapshot records the configuration at its index, not a later uncommitted change', () => {
+    const { net, leader } = elected(24);
+    net.propose(leader, 'z');
+    net.tick(3);
+    const applied = net.raft(leader).status().appliedIndex;
+    // Cut off, the leader appends a change that cannot commit; its snapshot must not contain it.
+    net.isolate(leader);
+    net.join('D');
+    net.raft(leader).proposeConfChange({ type: 'add-learner', node: 'D', context: 'd:1' });
+    net.stabilize();
+    expect(net.raft(leader).confState().learners).toEqual(['D']);
+    const snap = net.raft(leader).compact(applied, new TextEncoder().encode('[]'))!;
+    expect(snap.index).toBe(applied);
+    expect(snap.learners).toEqual([]);
+    expect(snap.context).toEqual({});
+  });
+});

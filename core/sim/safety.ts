@@ -22,6 +22,8 @@
  *   `voters` and `storedOn`).
  * - One change at a time (thesis §4.1): a leader's log never holds more than one config entry
  *   beyond its commit index.
+ * - Configuration (thesis §4.1, §5.1): a node with no config entry beyond its commit index uses
+ *   the committed configuration as of that index, also when it came from a snapshot.
  *
  * Compacted entries (below a node's first index) are not in its log any more; the checks cover
  * the entries it still holds and its snapshot.
@@ -30,6 +32,7 @@
  */
 import type { RaftLog } from '../raft/log';
 import type { Raft } from '../raft/raft';
+import { decodeConfEntry } from '../raft/confchange';
 import type { Entry, NodeId, RaftRole, Snapshot } from '../raft/types';
 import { SafetyViolation } from './errors';
 
@@ -51,12 +54,16 @@ export interface NodeView {
   log: LogView;
   /** Voters of the node's configuration in effect (enables the quorum check for leaders). */
   voters?: NodeId[];
+  /** Learners of the node's configuration in effect (with `voters`, enables the configuration check). */
+  learners?: NodeId[];
 }
 
 /** Options of the checker. */
 export interface SafetyOptions {
   /** True when node `id` durably stores the entry (index, term); enables the quorum check. */
   storedOn?: (id: NodeId, index: number, term: number) => boolean;
+  /** The configuration before any config entry; enables the configuration check. */
+  initialConf?: { voters: NodeId[]; learners: NodeId[] };
 }
 
 /**
@@ -97,6 +104,8 @@ export class SafetyChecker {
   private readonly lastApplied = new Map<NodeId, number>();
   /** Data of the snapshots made (compaction) per index. */
   private readonly snapshotData = new Map<number, Uint8Array>();
+  /** Committed configurations, by the index of their config entry, ascending. */
+  private readonly committedConfs: Array<{ index: number; voters: NodeId[]; learners: NodeId[] }> = [];
 
   constructor(private readonly options: SafetyOptions = {}) {}
 
@@ -141,6 +150,10 @@ export class SafetyChecker {
         }
         if (!c) {
           this.committed.push({ term: e.term, data: e.data, commitTerm: n.term });
+          if (e.type === 'config') {
+            const s = decodeConfEntry(e.data).state;
+            this.committedConfs.push({ index: e.index, voters: s.voters, learners: s.learners });
+          }
           if (n.role === 'leader') this.checkQuorum(n, e);
         } else if (c.term !== e.term || !sameBytes(c.data, e.data)) {
           throw new SafetyViolation('committed-agreement', `${n.id} committed index ${e.index} term ${e.term}, but term ${c.term} was committed there before`);
@@ -151,6 +164,7 @@ export class SafetyChecker {
       // Restarted with a lower durable commit index: re-check from there next time.
       this.nodeCommitChecked.set(n.id, n.commitIndex);
     }
+    this.checkConfiguration(n);
     // One configuration change at a time: at most one config entry beyond the leader's commit index.
     if (n.role === 'leader' && last > n.commitIndex) {
       const pending = log.slice(n.commitIndex + 1, last).filter((e) => e.type === 'config');
@@ -173,6 +187,35 @@ export class SafetyChecker {
         upTo = i;
       }
       this.leaderChecked.set(n.id, { term: n.term, upTo });
+    }
+  }
+
+  /**
+   * Configuration in effect (thesis §4.1, §5.1): a node whose log holds no config entry beyond
+   * its commit index uses the committed configuration as of that index, whether it learned it
+   * from a config entry or from a snapshot (compacted, restarted or installed). A joining node's
+   * own boot-time learner role is ignored until it is in a configuration.
+   */
+  private checkConfiguration(n: NodeView): void {
+    const init = this.options.initialConf;
+    if (!init || !n.voters || !n.learners || n.commitIndex === 0) return;
+    const last = n.log.lastIndex();
+    if (last > n.commitIndex && n.log.slice(Math.max(n.commitIndex + 1, n.log.firstIndex()), last).some((e) => e.type === 'config')) return;
+    let expected: { voters: NodeId[]; learners: NodeId[] } = init;
+    for (let k = this.committedConfs.length - 1; k >= 0; k--) {
+      if (this.committedConfs[k]!.index <= n.commitIndex) {
+        expected = this.committedConfs[k]!;
+        break;
+      }
+    }
+    const member = expected.voters.includes(n.id) || expected.learners.includes(n.id);
+    const learners = member ? n.learners : n.learners.filter((x) => x !== n.id);
+    const same = (a: NodeId[], b: NodeId[]) => a.length === b.length && a.every((x) => b.includes(x));
+    if (!same(n.voters, expected.voters) || !same(learners, expected.learners)) {
+      throw new SafetyViolation(
+        'configuration',
+        `${n.id} (commit ${n.commitIndex}, no later config entry) uses voters ${n.voters.join(',')} learners ${n.learners.join(',') || '-'}, but the committed configuration is voters ${expected.voters.join(',')} learners ${expected.learners.join(',') || '-'}`,
+      );
     }
   }
 

@@ -199,17 +199,7 @@ export class Simulation {
   readonly spares: NodeId[];
   readonly nodes = new Map<NodeId, SimNode>();
   readonly net: SimNetwork;
-  readonly safety = new SafetyChecker({
-    storedOn: (id, index, term) => {
-      const d = this.nodes.get(id)?.durable;
-      if (!d) return false;
-      // Compacted into the durable snapshot (only applied, hence committed, entries are): held.
-      if (d.snapshot && index <= d.snapshot.index) return index < d.snapshot.index || d.snapshot.term === term;
-      const first = d.entries[0]?.index ?? 1;
-      const e = d.entries[index - first];
-      return e !== undefined && e.term === term;
-    },
-  });
+  readonly safety: SafetyChecker;
   readonly trace: string[] = [];
   now = 0;
   steps = 0;
@@ -265,6 +255,18 @@ export class Simulation {
     this.voters = Array.from({ length: this.o.voters }, (_, i) => `n${i + 1}`);
     this.learners = Array.from({ length: this.o.learners }, (_, i) => `l${i + 1}`);
     this.spares = Array.from({ length: this.o.spares }, (_, i) => `s${i + 1}`);
+    this.safety = new SafetyChecker({
+      storedOn: (id, index, term) => {
+        const d = this.nodes.get(id)?.durable;
+        if (!d) return false;
+        // Compacted into the durable snapshot (only applied, hence committed, entries are): held.
+        if (d.snapshot && index <= d.snapshot.index) return index < d.snapshot.index || d.snapshot.term === term;
+        const first = d.entries[0]?.index ?? 1;
+        const e = d.entries[index - first];
+        return e !== undefined && e.term === term;
+      },
+      initialConf: { voters: this.voters, learners: this.learners },
+    });
     this.keys = Array.from({ length: this.o.keys }, (_, i) => `k${i}`);
     this.net = new SimNetwork(createRng(`${this.seed}/net`));
     this.faultRng = createRng(`${this.seed}/faults`);
@@ -419,7 +421,7 @@ export class Simulation {
   private view(n: SimNode): NodeView {
     const raft = n.raft!;
     const s = raft.status();
-    return { id: n.id, role: s.role, term: s.term, commitIndex: s.commitIndex, log: inspectLog(raft), voters: s.voters };
+    return { id: n.id, role: s.role, term: s.term, commitIndex: s.commitIndex, log: inspectLog(raft), voters: s.voters, learners: s.learners };
   }
 
   /** The running leader of the highest term, if any. */
