@@ -8,6 +8,8 @@
  *   lock PATH [--shared]   unlock PATH [--force]
  *   request add|sort VALUES… [--team T] [--json]
  *   submit add|sort VALUES… [--team T] [--no-wait] [--json]
+ *   member add ID HOST:PORT | member promote ID | member remove ID   Raft membership, one server at a time (thesis §4.1)
+ *   leader transfer ID                                                 move Raft leadership to voter ID (thesis §3.10)
  *
  * Commands other than up/node reach a running cluster through its console: `--endpoint URL`
  * (a console URL with `?token=`), or `--data DIR` (the cluster data directory `up` printed;
@@ -18,7 +20,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ClusterDeskError, ConfigError, UnavailableError, ValidationError } from '../common/errors';
-import type { ClusterStatus, FileEntry, JobInfo, RequestResult } from '../control/api';
+import type { ClusterStatus, FileEntry, JobInfo, MembershipChangeResult, RequestResult } from '../control/api';
+import { parseCall } from '../control/schema';
 import { connectControl, type WsControlClient } from '../control/ws-client';
 import { DEMO_CONFIG } from '../config/load';
 import { defaultDataDir } from './runtime';
@@ -88,7 +91,8 @@ function printStatus(s: ClusterStatus): string {
   for (const n of s.nodes) {
     rows.push([n.id + (n.id === s.leaderId ? '*' : ''), n.host, n.role, n.team ?? '-', n.raftState, String(n.term), String(n.commitIndex), n.up ? 'up' : 'down', n.pid ? String(n.pid) : '-', n.folder || '-']);
   }
-  return `cluster ${s.clusterName}, leader ${s.leaderId ?? 'none'} (term ${s.term}), seen from ${s.self}\n${table(rows)}`;
+  const members = s.membership ? `\nRaft voters: ${s.membership.voters.join(', ')}; learners: ${s.membership.learners.join(', ') || '-'}` : '';
+  return `cluster ${s.clusterName}, leader ${s.leaderId ?? 'none'} (term ${s.term}), seen from ${s.self}\n${table(rows)}${members}`;
 }
 
 function printFiles(files: FileEntry[]): string {
@@ -143,9 +147,10 @@ export function buildProgram(print: (s: string) => void = (s) => console.log(s))
     .option('--folder <dir>', 'synchronized folder (default <data>/folder)')
     .option('--token-file <file>', 'console token file (created if missing; default <data>/token)')
     .option('--no-console', 'do not serve the browser console')
+    .option('--join', 'join a running cluster: boot as a Raft learner until `clusterdesk member add` adds this node')
     .addOption(new Option('--tick-ms <ms>', 'Raft tick in milliseconds').argParser(intOption).hideHelp())
     .addOption(new Option('--snapshot-entries <n>', 'compact the Raft log every n applied entries').argParser(intOption).hideHelp())
-    .action(async (o: { config: string; id: string; data: string; folder?: string; tokenFile?: string; console: boolean; tickMs?: number; snapshotEntries?: number }) => {
+    .action(async (o: { config: string; id: string; data: string; folder?: string; tokenFile?: string; console: boolean; tickMs?: number; snapshotEntries?: number; join?: boolean }) => {
       const { runNode } = await import('./run-node');
       await runNode({ ...o, data: o.data || join(defaultDataDir(), o.id) });
     });
@@ -209,6 +214,31 @@ export function buildProgram(print: (s: string) => void = (s) => console.log(s))
       else if (done.state === 'done') print(`job ${done.id} done: ${JSON.stringify(done.result)}\nroute: ${done.route.join(' → ')}`);
       else throw new ClusterDeskError(done.error?.code ?? 'EJOB', `job ${done.id} failed: ${done.error?.message}`);
     });
+  });
+  const printMembers = (what: string, r: MembershipChangeResult): void =>
+    print(`${what} (config entry ${r.index})\nvoters: ${r.voters.join(', ')}\nlearners: ${r.learners.join(', ') || '-'}`);
+  const member = program.command('member').description('Raft membership changes, one server at a time (thesis §4.1)');
+  reachOptions(
+    member
+      .command('add <id> <address>')
+      .description('add node ID (peer address HOST:PORT) as a learner; then start it with `clusterdesk node --join`'),
+  ).action(async (id: string, address: string, o: Reach) => {
+    const { params } = parseCall<'memberAdd'>('memberAdd', { id, address }); // bad arguments: exit 2 before any connection
+    printMembers(`added ${params.id} as a learner`, await withClient(o, (c) => c.call('memberAdd', params)));
+  });
+  reachOptions(member.command('promote <id>').description('promote learner ID to voter (refused until it has caught up)')).action(async (id: string, o: Reach) => {
+    const { params } = parseCall<'memberPromote'>('memberPromote', { id });
+    printMembers(`promoted ${params.id} to voter`, await withClient(o, (c) => c.call('memberPromote', params)));
+  });
+  reachOptions(member.command('remove <id>').description('remove member ID (voter or learner)')).action(async (id: string, o: Reach) => {
+    const { params } = parseCall<'memberRemove'>('memberRemove', { id });
+    printMembers(`removed ${params.id}`, await withClient(o, (c) => c.call('memberRemove', params)));
+  });
+  const leader = program.command('leader').description('Raft leadership');
+  reachOptions(leader.command('transfer <id>').description('transfer Raft leadership to voter ID (thesis §3.10)')).action(async (id: string, o: Reach) => {
+    const { params } = parseCall<'leaderTransfer'>('leaderTransfer', { id });
+    const r = await withClient(o, (c) => c.call('leaderTransfer', params));
+    print(`${r.leaderId} is the Raft leader`);
   });
   return program;
 }

@@ -22,6 +22,8 @@ export interface RunNodeOptions {
   tickMs?: number;
   /** Compact the Raft log every this many applied entries (EmbeddedKv default when absent). */
   snapshotEntries?: number;
+  /** Join a running cluster (boot as a Raft learner until added; see `clusterdesk member add`). */
+  join?: boolean;
 }
 
 /** Reads the console token from `file`, creating a random one (0600) when the file is missing. */
@@ -40,7 +42,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
   const dataDir = resolve(o.data);
   mkdirSync(dataDir, { recursive: true });
   const { logger, flush } = createNodeLogger(join(dataDir, 'node.log'), { node: o.id });
-  const node = new ClusterNode({ topology, id: o.id, dataDir, logger, ...(o.folder ? { folder: o.folder } : {}), ...(o.tickMs ? { tickMs: o.tickMs } : {}), ...(o.snapshotEntries ? { snapshotEntries: o.snapshotEntries } : {}) });
+  const node = new ClusterNode({ topology, id: o.id, dataDir, logger, ...(o.folder ? { folder: o.folder } : {}), ...(o.tickMs ? { tickMs: o.tickMs } : {}), ...(o.snapshotEntries ? { snapshotEntries: o.snapshotEntries } : {}), ...(o.join ? { join: true } : {}) });
   await node.start();
   let consoleUrl: string | null = null;
   let closeConsole: (() => Promise<void>) | null = null;

@@ -68,6 +68,22 @@ export interface ClusterStatus {
   hosts: { name: string; nodes: string[] }[];
   /** Milliseconds since the Unix epoch. */
   at: number;
+  /**
+   * The Raft configuration in effect on `self` (thesis §4.1; the latest in its log): voters and
+   * learners. Nodes added at runtime that the config file does not list appear in `nodes` too.
+   */
+  membership?: MembershipView;
+}
+
+/** A Raft configuration: voting members and learners (non-voting, thesis §4.2.1). */
+export interface MembershipView {
+  voters: string[];
+  learners: string[];
+}
+
+/** Result of a membership change: the configuration after it and the index of its config log entry. */
+export interface MembershipChangeResult extends MembershipView {
+  index: number;
 }
 
 /** A file lock (exclusive or shared) with its fencing token (the lock key's modRevision). */
@@ -254,6 +270,18 @@ export interface ControlCommands {
   resolveConflict: { params: { path: string; keep: 'original' | 'copy' }; result: { original: string; kept: 'original' | 'copy' } };
   /** Paths this node refuses to sync (invalid or Windows-illegal names, case/NFC collisions, symlinks, too long). */
   listProblems: { params: Record<string, never>; result: SyncProblem[] };
+  /**
+   * Adds node `id` as a Raft learner (thesis §4.1, one server at a time); `address` is its peer
+   * (gRPC) address "host:port", stored in the configuration so every member connects to it.
+   * Start the node itself with `clusterdesk node --join`. Resolves once the change committed.
+   */
+  memberAdd: { params: { id: string; address: string }; result: MembershipChangeResult };
+  /** Promotes learner `id` to voter; refused (EUNAVAILABLE) until it has caught up with the leader's log. */
+  memberPromote: { params: { id: string }; result: MembershipChangeResult };
+  /** Removes member `id` (voter or learner); the last voter cannot be removed. */
+  memberRemove: { params: { id: string }; result: MembershipChangeResult };
+  /** Transfers Raft leadership to voter `id` (thesis §3.10); resolves with the new leader. */
+  leaderTransfer: { params: { id: string }; result: { leaderId: string } };
 }
 
 export type ControlMethod = keyof ControlCommands;
@@ -301,4 +329,8 @@ export const CONTROL_METHODS: readonly ControlMethod[] = [
   'listConflicts',
   'resolveConflict',
   'listProblems',
+  'memberAdd',
+  'memberPromote',
+  'memberRemove',
+  'leaderTransfer',
 ] as const;

@@ -21,6 +21,18 @@ const op = z.enum(['add', 'sort']);
 const values = z.array(z.number().finite()).max(100_000);
 const team = z.string().min(1).max(64).optional();
 const empty = z.strictObject({}).optional().default({});
+/** A node id, as in the cluster config (`core/config/schema.ts`). */
+export const nodeIdSchema = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, 'must be a node id: a letter, then letters, digits, "_" or "-" (at most 32)');
+/** A peer address "host:port": a host name, IPv4 address or [IPv6] address, and a port 1–65535. */
+export const peerAddressSchema = z
+  .string()
+  .max(262)
+  .regex(/^(\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?):([0-9]{1,5})$/, 'must be "host:port"')
+  .refine((a) => {
+    const port = Number(a.slice(a.lastIndexOf(':') + 1));
+    return port >= 1 && port <= 65535;
+  }, 'port must be 1..65535');
+const member = z.strictObject({ id: nodeIdSchema });
 
 const schemas: { [M in ControlMethod]: z.ZodType<ParamsOf<M>> } = {
   status: empty as z.ZodType<ParamsOf<'status'>>,
@@ -45,6 +57,10 @@ const schemas: { [M in ControlMethod]: z.ZodType<ParamsOf<M>> } = {
   resolveConflict: z.strictObject({ path, keep: z.enum(['original', 'copy']) }),
   listProblems: empty as z.ZodType<ParamsOf<'listProblems'>>,
   submit: z.strictObject({ op, values, team }),
+  memberAdd: z.strictObject({ id: nodeIdSchema, address: peerAddressSchema }),
+  memberPromote: member,
+  memberRemove: member,
+  leaderTransfer: member,
 };
 
 /** True when `m` names a ControlApi method. */

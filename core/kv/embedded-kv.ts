@@ -39,10 +39,18 @@
  *   (replacing the WAL) and restored into the state machine; watchers see the difference.
  * - Restart: the snapshot file restores the state machine, the WAL restores term/vote and the
  *   log after it; committed entries after the snapshot are re-applied.
+ * - Membership (thesis §4.1) and leadership transfer (§3.10): {@link EmbeddedKv.addLearner},
+ *   `promote`, `removeMember` and `transferLeadership` run on the leader (forwarded like
+ *   proposals). A change resolves once its config entry is applied here; the configuration
+ *   (with each added member's address in its `context`) lives in the Raft log and in every
+ *   snapshot (voters, learners, context), so it survives restarts and compaction and reaches a
+ *   follower that installs the leader's snapshot; {@link EmbeddedKv.onConfState} tells the node
+ *   when to connect to new members. Config entries are Raft's: the state machine skips them.
  */
 import { CancelledError, ClusterDeskError, CompactedError, CorruptionError, NotFoundError, NotLeaderError, TimeoutError, UnavailableError, ValidationError, fromWire, toWire, type WireError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import { createRng } from '../common/rng';
+import { decodeConfEntry, type ConfChange, type ConfState } from '../raft/confchange';
 import { Raft, type Ready } from '../raft/raft';
 import type { Entry, Message, NodeId, RaftStatus, RaftTransport, Snapshot } from '../raft/types';
 import { Wal } from '../raft/wal';
@@ -77,6 +85,12 @@ export interface EmbeddedKvOptions {
   /** Deadline of each client operation in ms (default 5000). */
   requestTimeoutMs?: number;
   /**
+   * Boot as a joining server: this node starts as a learner of `voters`/`learners` (never
+   * campaigns) until the leader's log, which holds the configuration that added it, arrives.
+   * Default false. Ignored once the log holds a configuration.
+   */
+  join?: boolean;
+  /**
    * Persist Readies with entries off the event loop (`Wal.saveAsync`; advance() after the fsync).
    * Default false: with it on, the two-host integration test "enforces a lock" times out (under
    * investigation; Raft safety arguments in handleReady), so the synchronous path stays the default.
@@ -106,7 +120,14 @@ const LEADER_SILENT_TICKS = 3;
 /** Most encoded bytes of client commands put into one batched Raft entry. */
 const MAX_BATCH_BYTES = 128 << 10;
 
-type ForwardRequest = { kind: 'propose'; cmd: KvCommand } | { kind: 'readIndex' } | { kind: 'keepAlive'; id: number };
+type ForwardRequest = { kind: 'propose'; cmd: KvCommand } | { kind: 'readIndex' } | { kind: 'keepAlive'; id: number } | { kind: 'confChange'; change: ConfChange } | { kind: 'transfer'; to: NodeId };
+
+/** The outcome of a membership change: the configuration after it and the index of its config entry. */
+export interface MembershipResult {
+  index: number;
+  voters: NodeId[];
+  learners: NodeId[];
+}
 type ForwardReply = { ok: true; value: unknown } | { ok: false; error: WireError };
 
 interface Pending<T> {
@@ -136,11 +157,19 @@ function isRetryableForward(err: unknown): boolean {
   return code === 'ENOTLEADER' || code === 'EUNAVAILABLE';
 }
 
+/** A retried request that gave up: say why (the last refusal), not only that time ran out. */
+function explainGaveUp(err: unknown): unknown {
+  if (err instanceof UnavailableError && err.cause instanceof Error && err.cause.message) {
+    return new UnavailableError(`${err.cause.message} (${err.message})`, { cause: err, ...(err.detail ? { detail: err.detail } : {}) });
+  }
+  return err;
+}
+
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The embedded Raft-backed store. Create, `start()`, use, `stop()`. */
 export class EmbeddedKv implements ReplicatedKV {
-  private readonly o: Required<Omit<EmbeddedKvOptions, 'logger' | 'seed' | 'preferred'>> & { preferred: boolean; seed: string | number };
+  private readonly o: Required<Omit<EmbeddedKvOptions, 'logger' | 'seed' | 'preferred' | 'join'>> & { preferred: boolean; seed: string | number; join: boolean };
   private readonly log: Logger;
   private readonly sm = new KvStateMachine();
   private raft: Raft | null = null;
@@ -169,6 +198,9 @@ export class EmbeddedKv implements ReplicatedKV {
   /** Envelopes (encoded) waiting to be proposed at the end of this turn. */
   private queued: Array<{ rid: string; json: string; alone: boolean }> = [];
   private turnScheduled = false;
+  /** Config changes proposed here, by index: resolved when the entry at that index is applied with the same term. */
+  private readonly confWaiters = new Map<number, { term: number } & Pending<MembershipResult>>();
+  private readonly confListeners = new Set<(c: ConfState) => void>();
 
   constructor(options: EmbeddedKvOptions) {
     this.o = {
@@ -187,6 +219,7 @@ export class EmbeddedKv implements ReplicatedKV {
       asyncPersist: options.asyncPersist ?? false,
       snapshotEntries: options.snapshotEntries ?? 10_000,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? 1_000,
+      join: options.join ?? false,
     };
     if (!(Number.isInteger(this.o.snapshotEntries) && this.o.snapshotEntries >= 0)) throw new ValidationError(`snapshotEntries must be a non-negative integer, got ${this.o.snapshotEntries}`);
     this.log = (options.logger ?? silentLogger).child({ node: options.id });
@@ -212,10 +245,13 @@ export class EmbeddedKv implements ReplicatedKV {
       this.snapshotIndex = state.snapshot.index;
       this.log.info({ index: state.snapshot.index, term: state.snapshot.term, entries: state.entries.length }, 'restored snapshot');
     }
+    // A joining server boots as a learner so it never campaigns before it learns the real configuration.
+    const voters = this.o.join ? this.o.voters.filter((v) => v !== this.o.id) : this.o.voters;
+    const learners = this.o.join && !this.o.learners.includes(this.o.id) ? [...this.o.learners, this.o.id] : this.o.learners;
     this.raft = new Raft({
       id: this.o.id,
-      voters: this.o.voters,
-      learners: this.o.learners,
+      voters,
+      learners,
       electionTicks: this.o.electionTicks,
       heartbeatTicks: this.o.heartbeatTicks,
       preferred: this.o.preferred,
@@ -254,6 +290,9 @@ export class EmbeddedKv implements ReplicatedKV {
     for (const p of this.proposals.values()) p.reject(err);
     for (const p of this.reads.values()) p.reject(err);
     for (const w of this.applyWaiters) w.reject(err);
+    for (const w of [...this.confWaiters.values()]) w.reject(err);
+    this.confWaiters.clear();
+    this.confListeners.clear();
     this.queued = [];
     this.proposals.clear();
     this.reads.clear();
@@ -276,6 +315,128 @@ export class EmbeddedKv implements ReplicatedKV {
   onStatus(listener: (status: RaftStatus) => void): () => void {
     this.statusListeners.add(listener);
     return () => this.statusListeners.delete(listener);
+  }
+
+  /** The Raft configuration in effect here (the latest in the log; thesis §4.1). */
+  confState(): ConfState {
+    if (!this.raft) return { voters: [...this.o.voters], learners: [...this.o.learners], context: {} };
+    return this.raft.confState();
+  }
+
+  /** Calls `listener` synchronously whenever the configuration in effect changes (before messages to new members are sent). */
+  onConfState(listener: (c: ConfState) => void): () => void {
+    this.confListeners.add(listener);
+    return () => this.confListeners.delete(listener);
+  }
+
+  // ---- Membership (thesis §4.1) and leadership transfer (thesis §3.10) ----------------------
+
+  /**
+   * Adds `id` as a learner; `address` ("host:port" of its peer server) is kept in the
+   * configuration so every member can reach it. Resolves once the change is committed and applied
+   * here. Errors: ValidationError (already a member, bad id), UnavailableError (another change
+   * pending, no leader within the deadline), TimeoutError (outcome unknown).
+   */
+  addLearner(id: NodeId, address?: string): Promise<MembershipResult> {
+    return this.changeMembership({ type: 'add-learner', node: id, ...(address ? { context: address } : {}) });
+  }
+
+  /** Promotes learner `id` to voter once it has caught up (retried until `requestTimeoutMs` while it lags). See {@link EmbeddedKv.addLearner}. */
+  promote(id: NodeId): Promise<MembershipResult> {
+    return this.changeMembership({ type: 'promote', node: id });
+  }
+
+  /** Removes member `id` (voter or learner; the leader may remove itself and then steps down). See {@link EmbeddedKv.addLearner}. */
+  removeMember(id: NodeId): Promise<MembershipResult> {
+    return this.changeMembership({ type: 'remove', node: id });
+  }
+
+  /**
+   * Transfers leadership to voter `to` (thesis §3.10) and resolves with the new leader once this
+   * node sees `to` lead. Proposals are refused (and retried by clients) during the transfer.
+   * Errors: ValidationError (`to` is not a voter), UnavailableError (did not complete).
+   */
+  async transferLeadership(to: NodeId): Promise<{ leaderId: NodeId }> {
+    await this.withLeader(
+      async (remaining) => this.transferLocal(to, remaining),
+      async (leader, remaining) => (await this.forward(leader, { kind: 'transfer', to }, remaining)) as { leaderId: NodeId },
+      false,
+    ).catch((err: unknown) => {
+      throw explainGaveUp(err);
+    });
+    await this.waitUntil(() => this.status().leaderId === to, this.o.requestTimeoutMs, `${this.o.id} did not see ${to} lead within ${this.o.requestTimeoutMs} ms`);
+    return { leaderId: to };
+  }
+
+  private async changeMembership(change: ConfChange): Promise<MembershipResult> {
+    const r = await this.withLeader(
+      async (remaining) => this.confChangeLocal(change, remaining),
+      async (leader, remaining) => (await this.forward(leader, { kind: 'confChange', change }, remaining)) as MembershipResult,
+      false,
+    ).catch((err: unknown) => {
+      throw explainGaveUp(err);
+    });
+    // Read-your-writes for the configuration, except on a node that was just removed: the leader
+    // no longer replicates to it (thesis §4.2.2), so it would wait in vain.
+    if (!(change.type === 'remove' && change.node === this.o.id)) await this.waitApplied(r.index, this.o.requestTimeoutMs);
+    return r;
+  }
+
+  /** On the leader: proposes the change and waits for its entry to be applied here. */
+  private confChangeLocal(change: ConfChange, timeoutMs: number): Promise<MembershipResult> {
+    const raft = this.raft!;
+    const index = raft.proposeConfChange(change); // throws NotLeader/Unavailable (retried) or Validation
+    const term = raft.status().term;
+    const p = new Promise<MembershipResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.confWaiters.delete(index);
+        reject(new TimeoutError(`configuration change at index ${index} not applied within ${timeoutMs} ms (it may still commit)`));
+      }, timeoutMs);
+      this.confWaiters.set(index, {
+        term,
+        resolve: (v) => {
+          clearTimeout(timer);
+          resolve(v);
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      });
+    });
+    this.log.info({ change, index }, 'proposed membership change');
+    this.drive();
+    return p;
+  }
+
+  /** On the leader: starts the transfer and waits until this node no longer leads, or the transfer aborts. */
+  private async transferLocal(to: NodeId, timeoutMs: number): Promise<{ leaderId: NodeId }> {
+    if (to === this.o.id) return { leaderId: to };
+    this.raft!.transferLeadership(to);
+    this.log.info({ to }, 'leadership transfer requested');
+    this.drive();
+    const deadline = Math.min(timeoutMs, 3 * this.o.electionTicks * this.o.tickMs);
+    await this.waitUntil(
+      () => {
+        const st = this.raft?.status();
+        if (!st || st.role !== 'leader') return true;
+        if (!this.raft!.transferee()) throw new UnavailableError(`leadership transfer to ${to} was aborted (no election within the election timeout)`);
+        return false;
+      },
+      deadline,
+      `leadership transfer to ${to} did not complete within ${deadline} ms`,
+    );
+    return { leaderId: to };
+  }
+
+  /** Polls `cond` every tick until it holds; rejects with UnavailableError(`message`) after `timeoutMs`. */
+  private async waitUntil(cond: () => boolean, timeoutMs: number, message: string): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond()) {
+      this.assertRunning();
+      if (Date.now() >= deadline) throw new UnavailableError(message);
+      await sleep(Math.max(1, this.o.tickMs));
+    }
   }
 
   // ---- ReplicatedKV -----------------------------------------------------------------------
@@ -350,6 +511,14 @@ export class EmbeddedKv implements ReplicatedKV {
 
   // ---- Requests ---------------------------------------------------------------------------
 
+  /** A node that knows it was removed from the configuration no longer replicates: it cannot serve requests that need the leader. */
+  private assertMember(): void {
+    const c = this.confState();
+    if (!c.voters.includes(this.o.id) && !c.learners.includes(this.o.id)) {
+      throw new UnavailableError(`${this.o.id} was removed from the cluster configuration (voters ${c.voters.join(', ')}); use another node`, { detail: { voters: c.voters, learners: c.learners } });
+    }
+  }
+
   private assertRunning(): void {
     if (!this.running) throw new UnavailableError(this.stopped ? 'store is stopped' : 'store is not started');
   }
@@ -360,6 +529,7 @@ export class EmbeddedKv implements ReplicatedKV {
    */
   private async withLeader<T>(local: (remaining: number) => Promise<T>, remote: (leader: NodeId, remaining: number) => Promise<T>, idempotent: boolean): Promise<T> {
     this.assertRunning();
+    this.assertMember();
     const deadline = Date.now() + this.o.requestTimeoutMs;
     let lastErr: unknown;
     for (;;) {
@@ -549,6 +719,8 @@ export class EmbeddedKv implements ReplicatedKV {
       if (req.kind === 'propose') value = await this.proposeLocal(req.cmd, timeout);
       else if (req.kind === 'readIndex') value = await this.readIndexLocal(timeout);
       else if (req.kind === 'keepAlive') value = this.keepAliveLocal(req.id);
+      else if (req.kind === 'confChange') value = await this.confChangeLocal(req.change, timeout);
+      else if (req.kind === 'transfer') value = await this.transferLocal(typeof req.to === 'string' ? req.to : '', timeout);
       else throw new ValidationError('unknown forwarded request');
       reply = { ok: true, value };
     } catch (err) {
@@ -652,6 +824,8 @@ export class EmbeddedKv implements ReplicatedKV {
     const raft = this.raft!;
     // Ready.messages never depend on unpersisted state (Raft releases those only at advance(),
     // paper Fig. 2), so they go out first and travel while we fsync (thesis §10.2.1).
+    // A new configuration first, so the node can reach members added by it before messages go out.
+    if (rd.confState) this.onConf(rd.confState);
     if (rd.messages.length > 0) this.o.transport.send(compactMessages(rd.messages));
     if (rd.softState) this.onSoftState(rd.softState.role);
     if (rd.snapshot) this.installSnapshot(rd.snapshot);
@@ -702,7 +876,14 @@ export class EmbeddedKv implements ReplicatedKV {
     this.sm.restore(snap.data);
     this.applied = snap.index;
     this.snapshotIndex = snap.index;
-    this.log.info({ index: snap.index, term: snap.term, bytes: snap.data.length }, 'installed snapshot from the leader');
+    this.log.info({ index: snap.index, term: snap.term, bytes: snap.data.length, voters: snap.voters, learners: snap.learners }, 'installed snapshot from the leader');
+    // A change proposed here whose entry is now inside the snapshot never applies here: its outcome
+    // is unknown to this node (it may have been overwritten before the snapshot was taken).
+    for (const [index, w] of [...this.confWaiters]) {
+      if (index > snap.index) continue;
+      this.confWaiters.delete(index);
+      w.reject(new UnavailableError(`configuration change at index ${index} was covered by a snapshot from the leader before it applied here; check the configuration and retry if needed`));
+    }
     this.resolveApplyWaiters();
   }
 
@@ -734,9 +915,29 @@ export class EmbeddedKv implements ReplicatedKV {
     }
   }
 
+  private onConf(c: ConfState): void {
+    this.log.info({ voters: c.voters, learners: c.learners }, 'configuration in effect changed');
+    for (const l of this.confListeners) {
+      try {
+        l(c);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'configuration listener threw');
+      }
+    }
+  }
+
   private applyEntry(e: Entry): void {
     this.applied = e.index;
-    if (e.data.length > 0) {
+    if (e.type === 'config') {
+      const w = this.confWaiters.get(e.index);
+      if (w) {
+        this.confWaiters.delete(e.index);
+        if (w.term === e.term) {
+          const c = decodeConfEntry(e.data).state;
+          w.resolve({ index: e.index, voters: c.voters, learners: c.learners });
+        } else w.reject(new UnavailableError(`configuration change at index ${e.index} was overwritten by a new leader; retry`));
+      }
+    } else if (e.data.length > 0) {
       let body: Envelope | BatchBody | null = null;
       try {
         body = JSON.parse(dec.decode(e.data)) as Envelope | BatchBody;

@@ -3,6 +3,11 @@
  * routed compute, jobs and the ControlApi together. Runs in plain Node (`clusterdesk node`) and
  * inside Electron's main process alike; it imports nothing from Electron.
  *
+ * Membership (thesis §4.1): nodes can be added at runtime (`memberAdd` with the new node's peer
+ * address, then `clusterdesk node --join` on it), promoted, removed; leadership can be moved
+ * (`leaderTransfer`, §3.10). The Raft configuration and each added node's address live in the
+ * Raft log (WAL), so a restarted node reconnects to runtime-added peers by itself.
+ *
  * On-disk layout under `dataDir` (one node): `folder/` (the synchronized folder, unless
  * `folder` is given), `state/` (Raft WAL, object store, sync state), `node.log`.
  */
@@ -12,7 +17,8 @@ import type * as grpc from '@grpc/grpc-js';
 import { LockConflictError, UnavailableError, ValidationError, isRetryable, toWire } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { addressOf, type Topology } from '../config/schema';
-import type { ActivityEntry, ClusterStatus, ControlEvent, ControlMethod, FileEntry, JobInfo, NodeStatus, ParamsOf, ResultOf, RaftRoleView } from '../control/api';
+import type { ActivityEntry, ClusterStatus, ControlEvent, ControlMethod, FileEntry, JobInfo, MembershipChangeResult, NodeStatus, ParamsOf, ResultOf, RaftRoleView } from '../control/api';
+import type { ConfState } from '../raft/confchange';
 import { parseCall } from '../control/schema';
 import { defaultTasks } from '../compute/tasks';
 import { EmbeddedKv } from '../kv/embedded-kv';
@@ -41,6 +47,11 @@ export interface NodeOptions {
   snapshotEntries?: number;
   /** Status poll period in milliseconds (default 1000). */
   pollMs?: number;
+  /**
+   * This node joins a running cluster (it was, or will be, added with `memberAdd`): it boots as a
+   * Raft learner and never campaigns until the leader's log gives it the real configuration.
+   */
+  join?: boolean;
 }
 
 /** What a console transport needs from a node. */
@@ -123,7 +134,9 @@ export class ClusterNode implements ControlHandler {
       ...(options.snapshotEntries ? { snapshotEntries: options.snapshotEntries } : {}),
       seed: `${topology.config.name}/${id}/${process.pid}`,
       logger: this.log.child({ mod: 'raft' }),
+      join: options.join ?? false,
     });
+    this.kv.onConfState((c) => this.onConfState(c));
     this.locks = new LockManager(this.kv);
     this.jobs = new JobStore(this.kv, id);
     const host = topology.byId.get(id)?.host ?? '';
@@ -173,6 +186,7 @@ export class ClusterNode implements ControlHandler {
     await this.kv.start();
     this.kv.onStatus(() => this.onRaftStatus());
     for (const n of this.topology.byId.keys()) if (n !== this.id) this.peers.set(n, { up: true, lastSeen: 0, metrics: null, versions: {} });
+    this.onConfState(this.kv.confState());
     // Sync's first scan reconciles with the index, which needs a leader; a node must come up
     // (and serve its console) without one, so sync starts in the background and retries.
     void this.startSync();
@@ -309,6 +323,54 @@ export class ClusterNode implements ControlHandler {
       }
       case 'listProblems':
         return this.sync.listProblems();
+      case 'memberAdd': {
+        const p = params as ParamsOf<'memberAdd'>;
+        return this.membershipChange(`add ${p.id} (${p.address}) as a learner`, () => this.kv.addLearner(p.id, p.address));
+      }
+      case 'memberPromote': {
+        const p = params as ParamsOf<'memberPromote'>;
+        return this.membershipChange(`promote ${p.id} to voter`, () => this.kv.promote(p.id));
+      }
+      case 'memberRemove': {
+        const p = params as ParamsOf<'memberRemove'>;
+        return this.membershipChange(`remove ${p.id}`, () => this.kv.removeMember(p.id));
+      }
+      case 'leaderTransfer': {
+        const p = params as ParamsOf<'leaderTransfer'>;
+        const from = this.kv.status().leaderId;
+        const r = await this.kv.transferLeadership(p.id);
+        this.activity({ at: Date.now(), level: 'info', node: this.id, kind: 'leader', message: `leadership transferred to ${r.leaderId}${from ? ` from ${from}` : ''}` });
+        return r;
+      }
+    }
+  }
+
+  /** Runs a membership change and records it (or its refusal) in the activity log. */
+  private async membershipChange(what: string, run: () => Promise<MembershipChangeResult>): Promise<MembershipChangeResult> {
+    try {
+      const r = await run();
+      this.activity({ at: Date.now(), level: 'info', node: this.id, kind: 'node', message: `membership: ${what} (voters ${r.voters.join(', ')}; learners ${r.learners.join(', ') || 'none'})` });
+      return { index: r.index, voters: r.voters, learners: r.learners };
+    } catch (err) {
+      this.log.warn({ err: toWire(err) }, `membership change refused: ${what}`);
+      throw err;
+    }
+  }
+
+  /**
+   * The Raft configuration changed (or is first known): make every member with an address in the
+   * configuration (nodes added at runtime) reachable and polled. Addresses are only added, never
+   * dropped, so a removed node's messages are still authenticated (Raft ignores them itself).
+   */
+  private onConfState(c: ConfState): void {
+    for (const id of [...c.voters, ...c.learners]) {
+      if (id === this.id) continue;
+      const address = c.context[id];
+      if (address && this.dir.addresses.get(id) !== address) {
+        this.dir.addresses.set(id, address);
+        this.log.info({ peer: id, address }, 'peer added by a membership change');
+      }
+      if (!this.peers.has(id) && this.dir.addresses.has(id)) this.peers.set(id, { up: false, lastSeen: 0, metrics: null, versions: {} });
     }
   }
 
@@ -435,6 +497,35 @@ export class ClusterNode implements ControlHandler {
         lastSeen: p.id === this.id ? Date.now() : (this.peers.get(p.id)?.lastSeen ?? 0),
       };
     });
+    // Members added at runtime that the config file does not list.
+    const conf = this.kv.confState();
+    for (const id of [...conf.voters, ...conf.learners]) {
+      if (this.topology.byId.has(id)) continue;
+      const m = this.peers.get(id)?.metrics ?? null;
+      const up = this.isUp(id);
+      const num = (k: string): number => (m && typeof m[k] === 'number' ? (m[k] as number) : 0);
+      nodes.push({
+        id,
+        host: m && typeof m.host === 'string' ? m.host : '',
+        // Not in the config file: no overlay role or team; `membership` says voter or learner.
+        role: 'worker',
+        team: null,
+        address: this.dir.addresses.get(id) ?? '',
+        consolePort: null,
+        up,
+        raftState: (up && m ? String(m.raftState) : 'unknown') as RaftRoleView,
+        term: num('term'),
+        commitIndex: num('commitIndex'),
+        appliedIndex: num('appliedIndex'),
+        queueDepth: num('queueDepth'),
+        inFlight: num('inFlight'),
+        requestsPerSec: num('requestsPerSec'),
+        syncBacklog: num('syncBacklog'),
+        pid: m && num('pid') > 0 ? num('pid') : null,
+        folder: m && typeof m.folder === 'string' ? m.folder : '',
+        lastSeen: this.peers.get(id)?.lastSeen ?? 0,
+      });
+    }
     const hosts = Object.keys(this.topology.config.hosts).map((h) => ({ name: h, nodes: this.topology.config.processes.filter((p) => p.host === h).map((p) => p.id) }));
     return {
       self: this.id,
@@ -446,6 +537,7 @@ export class ClusterNode implements ControlHandler {
       teams: this.topology.teams,
       hosts,
       at: Date.now(),
+      membership: { voters: conf.voters, learners: conf.learners },
     };
   }
 

@@ -62,7 +62,7 @@ export function encodeRaftMessage(m: Message, chunk?: SnapshotChunk): Record<str
     reject: m.reject,
     rejectHint: m.rejectHint,
     snapshot: m.snapshot
-      ? { index: m.snapshot.index, term: m.snapshot.term, voters: m.snapshot.voters, learners: m.snapshot.learners, data: Buffer.from(m.snapshot.data) }
+      ? { index: m.snapshot.index, term: m.snapshot.term, voters: m.snapshot.voters, learners: m.snapshot.learners, context: m.snapshot.context ?? {}, data: Buffer.from(m.snapshot.data) }
       : null,
     context: Buffer.from(m.context),
   };
@@ -103,7 +103,12 @@ export function decodeRaftMessage(o: Record<string, unknown>): Message {
   if (s) {
     if (!isCount(s.index) || !isCount(s.term)) throw new ValidationError('raft message: snapshot index/term must be non-negative integers');
     const ids = (v: unknown): string[] => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : []);
-    msg.snapshot = { index: s.index, term: s.term, voters: ids(s.voters), learners: ids(s.learners), data: new Uint8Array((s.data as Buffer | undefined) ?? new Uint8Array()) };
+    const ctx = s.context;
+    if (ctx !== undefined && ctx !== null && (typeof ctx !== 'object' || Array.isArray(ctx) || !Object.values(ctx).every((x) => typeof x === 'string' && x.length <= 256))) {
+      throw new ValidationError('raft message: snapshot context must map ids to strings of at most 256 characters');
+    }
+    const context = ctx ? { ...(ctx as Record<string, string>) } : {};
+    msg.snapshot = { index: s.index, term: s.term, voters: ids(s.voters), learners: ids(s.learners), context, data: new Uint8Array((s.data as Buffer | undefined) ?? new Uint8Array()) };
   }
   return msg;
 }

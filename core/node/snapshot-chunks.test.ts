@@ -95,4 +95,16 @@ describe('chunked InstallSnapshot over the peer protocol', () => {
     expect(() => decodeRaftMessage({ ...raw, snapshot: { ...(raw.snapshot as object), index: -4 } })).toThrow(ValidationError);
     expect(() => decodeSnapshotChunk({ snapshotChunk: { offset: 1.5, total: 3 } })).toThrow(ValidationError);
   });
+
+  it("a snapshot's configuration context (peer addresses) travels on the wire; a hostile context is a ValidationError", () => {
+    const m = installSnapshot(10);
+    m.snapshot!.context = { L: '10.0.0.9:7000' };
+    const raw = (wire({ cluster: 'c', messages: [encodeRaftMessage(m)] }).messages as Record<string, unknown>[])[0]!;
+    expect(decodeRaftMessage(raw).snapshot?.context).toEqual({ L: '10.0.0.9:7000' });
+    const without = (wire({ cluster: 'c', messages: [encodeRaftMessage(installSnapshot(10))] }).messages as Record<string, unknown>[])[0]!;
+    expect(decodeRaftMessage(without).snapshot?.context).toEqual({});
+    for (const context of [{ L: 5 }, { L: 'x'.repeat(257) }, ['a'], 'A=b']) {
+      expect(() => decodeRaftMessage({ ...raw, snapshot: { ...(raw.snapshot as object), context } })).toThrow(ValidationError);
+    }
+  });
 });

@@ -7,3 +7,4 @@ export type * from './types';
 export { Raft, type RaftConfig, type Ready, type ReadState, type SoftState } from './raft';
 export { RaftLog } from './log';
 export { crc32, decodeRecords, encodeRecord, encodeRecords, WAL_VERSION, type DecodeResult, type WalRecord } from './wal-codec';
+export { applyConfChange, decodeConfEntry, encodeConfEntry, validateConfChange, type ConfChange, type ConfChangeType, type ConfEntryData, type ConfState } from './confchange';

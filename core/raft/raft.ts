@@ -21,10 +21,11 @@
  *
  * Deterministic module: imports nothing from `node:`.
  */
-import { NotLeaderError, ValidationError, invariant } from '../common/errors';
+import { NotLeaderError, UnavailableError, ValidationError, invariant } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
 import type { Rng } from '../common/rng';
+import { applyConfChange, decodeConfEntry, encodeConfEntry, validateConfChange, type ConfChange, type ConfState } from './confchange';
 import { RaftLog } from './log';
 import type { Entry, HardState, Message, MessageType, NodeId, RaftRole, RaftStatus, Snapshot } from './types';
 
@@ -76,9 +77,17 @@ export interface RaftConfig {
    * State recovered from stable storage at restart: the last HardState, the latest snapshot
    * (if any) and the log entries after it. With a snapshot the driver restores its state machine
    * from `snapshot.data` itself before starting Raft; `applied` then defaults to snapshot.index.
+   * The configuration before the first entry of `entries` is the snapshot's (voters, learners,
+   * context), else `confState`, else `voters`/`learners`; the configuration in effect is the
+   * latest config entry of the log, else that one (thesis §4.1).
    */
-  storage?: { hardState: HardState; entries: Entry[]; snapshot?: Snapshot };
+  storage?: { hardState: HardState; entries: Entry[]; snapshot?: Snapshot; confState?: ConfState };
   /** Highest index already applied by the state machine (default 0, or the snapshot index: re-apply committed entries after that). */
+  /**
+   * Promote a learner only when its match index is within this many entries of the leader's
+   * last index (thesis §4.2.1: a new server catches up before it votes). Default 64.
+   */
+  promoteMaxLag?: number;
   applied?: number;
   logger?: Logger;
 }
@@ -115,6 +124,12 @@ export interface Ready {
   messages: Message[];
   /** Completed ReadIndex rounds. */
   readStates: ReadState[];
+  /**
+   * The configuration in effect, when it changed since the last Ready (a config entry was
+   * appended or truncated away). The driver connects to new members here (their address is in
+   * `context`); it is already persisted as part of the log, nothing else needs storing.
+   */
+  confState?: ConfState;
 }
 
 /**
@@ -154,6 +169,12 @@ interface PendingRead {
 }
 
 const EMPTY = new Uint8Array(0);
+/** `RequestVote.context` of an election started by TimeoutNow (etcd `campaignTransfer`): bypasses the leader lease. */
+const TRANSFER_CONTEXT = new TextEncoder().encode('transfer');
+
+function isTransfer(c: Uint8Array): boolean {
+  return c.length === TRANSFER_CONTEXT.length && c.every((b, i) => b === TRANSFER_CONTEXT[i]);
+}
 
 function ctxKey(c: Uint8Array): string {
   return Array.from(c, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -162,8 +183,23 @@ function ctxKey(c: Uint8Array): string {
 /** The Raft state machine. Single-threaded; every method is synchronous. */
 export class Raft {
   readonly id: NodeId;
-  private readonly voters: NodeId[];
-  private readonly learners: NodeId[];
+  private voters: NodeId[];
+  private learners: NodeId[];
+  private nodeContext: Record<NodeId, string> = {};
+  /**
+   * The configuration before the first config entry of the log: the snapshot's (at its index),
+   * else storage.confState, else RaftConfig voters/learners. Replaced when a snapshot is made
+   * ({@link Raft.compact}) or installed from the leader.
+   */
+  private baseConf: ConfState;
+  /** Index and term of the config entry in effect (0/0: {@link Raft.baseConf}). */
+  private confIndex = 0;
+  private confTerm = 0;
+  private prevConfKey = '';
+  private confKeyNow = '';
+  private readonly promoteMaxLag: number;
+  /** Leadership transfer target while a transfer is in progress (thesis §3.10), else ''. */
+  private leadTransferee: NodeId = '';
   private readonly electionTicks: number;
   private readonly heartbeatTicks: number;
   private readonly rng: Rng;
@@ -202,10 +238,15 @@ export class Raft {
 
   constructor(config: RaftConfig) {
     this.id = config.id;
-    this.voters = [...config.voters];
-    this.learners = [...config.learners];
-    if (!this.voters.includes(this.id) && !this.learners.includes(this.id)) throw new ValidationError(`node ${this.id} is neither a voter nor a learner`);
+    const stored = config.storage?.snapshot ? snapshotConf(config.storage.snapshot) : config.storage?.confState;
+    this.baseConf = stored
+      ? { voters: [...stored.voters], learners: [...stored.learners], context: { ...stored.context } }
+      : { voters: [...config.voters], learners: [...config.learners], context: {} };
+    this.voters = [...this.baseConf.voters];
+    this.learners = [...this.baseConf.learners];
+    this.nodeContext = { ...this.baseConf.context };
     if (this.voters.some((v) => this.learners.includes(v))) throw new ValidationError('a node cannot be both voter and learner');
+    this.promoteMaxLag = config.promoteMaxLag ?? 64;
     this.electionTicks = config.electionTicks ?? 10;
     this.heartbeatTicks = config.heartbeatTicks ?? 1;
     if (!(this.heartbeatTicks >= 1 && this.electionTicks > this.heartbeatTicks)) throw new ValidationError('need 1 <= heartbeatTicks < electionTicks');
@@ -223,6 +264,10 @@ export class Raft {
     const hs = config.storage?.hardState ?? { term: 0, vote: '', commit: 0 };
     const snap = config.storage?.snapshot ?? null;
     this.log = new RaftLog(config.storage?.entries ?? [], hs.commit, config.applied ?? snap?.index ?? 0, snap);
+    this.loadConfFromLog();
+    // A node that was removed (a config entry in its log or its snapshot says so) may restart; a fresh one must be a member.
+    if (this.confIndex === 0 && !snap && !this.voters.includes(this.id) && !this.learners.includes(this.id)) throw new ValidationError(`node ${this.id} is neither a voter nor a learner`);
+    this.prevConfKey = this.confKeyNow;
     this.term = hs.term;
     this.vote = hs.vote;
     this.prevHardState = { term: hs.term, vote: hs.vote, commit: this.log.committed };
@@ -248,6 +293,7 @@ export class Raft {
    */
   propose(data: Uint8Array): number {
     if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    this.rejectDuringTransfer();
     const index = this.log.lastIndex() + 1;
     this.log.appendNew({ term: this.term, index, type: 'normal', data });
     this.broadcastAppend();
@@ -270,7 +316,7 @@ export class Raft {
   /**
    * Log compaction (thesis §5.1, paper §7): the application reports that its state after
    * applying index `index` is `data`, already on stable storage. The core keeps that
-   * {@link Snapshot} (index, term, current voters and learners, data) to send to followers that
+   * {@link Snapshot} (index, term, the configuration at `index`: voters, learners, context; data) to send to followers that
    * need compacted entries, and drops entries <= index - snapshotCatchUpEntries from memory.
    * The driver may then drop stored entries <= index. `index` must have been handed out for apply
    * (it may be called between applying a Ready's committedEntries and advance()) and persisted;
@@ -284,8 +330,12 @@ export class Raft {
       throw new ValidationError(`cannot compact at ${index}: applied ${applied}, persisted ${this.log.stable}`, { detail: { index, applied, stable: this.log.stable } });
     }
     if (index <= (this.log.snapshot?.index ?? 0) || index < this.log.firstIndex()) return null;
-    const snap: Snapshot = { index, term: this.log.term(index)!, voters: [...this.voters], learners: [...this.learners], data };
+    // The snapshot carries the configuration AT `index` (committed), not the latest one of the
+    // log: an uncommitted config entry after `index` may still be truncated away.
+    const conf = this.confAt(index);
+    const snap: Snapshot = { index, term: this.log.term(index)!, voters: [...conf.voters], learners: [...conf.learners], context: { ...conf.context }, data };
     this.log.compact(snap, this.catchUpEntries);
+    this.baseConf = conf;
     return snap;
   }
 
@@ -299,14 +349,99 @@ export class Raft {
     return this.log.firstIndex();
   }
 
+  /**
+   * Proposes a single-server membership change (thesis §4.1) and returns its log index. The new
+   * configuration takes effect on every server as soon as the entry is in its log (committed
+   * or not); a leader that removes itself keeps leading until the entry commits, then steps
+   * down (thesis §4.2.2). Errors:
+   * - NotLeaderError: not the leader;
+   * - UnavailableError (retryable): a previous change is not committed yet, the leader has not
+   *   committed an entry of its term yet (the fix of the single-server bug, Ongaro raft-dev
+   *   2015), a leadership transfer is in progress, or a learner to promote has not caught up
+   *   (its match index is more than `promoteMaxLag` entries behind);
+   * - ValidationError: a change that makes no sense (see {@link applyConfChange}).
+   */
+  proposeConfChange(input: ConfChange): number {
+    if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    this.rejectDuringTransfer();
+    // Only the validated fields go into the log (the change may come from a peer or a console).
+    const change = validateConfChange(input);
+    const next = applyConfChange(this.confState(), change);
+    if (this.confIndex > this.log.committed) throw new UnavailableError(`configuration change at index ${this.confIndex} is not committed yet; one change at a time`);
+    if (!this.committedInTerm()) throw new UnavailableError('the leader has not committed an entry of its term yet; retry shortly');
+    if (change.type === 'promote') {
+      const match = this.prs.get(change.node)?.match ?? 0;
+      const lag = this.log.lastIndex() - match;
+      if (match === 0 || lag > this.promoteMaxLag) {
+        throw new UnavailableError(`learner ${change.node} has not caught up (match index ${match}, leader's last index ${this.log.lastIndex()}, at most ${this.promoteMaxLag} behind allowed)`, {
+          detail: { node: change.node, match, lastIndex: this.log.lastIndex() },
+        });
+      }
+    }
+    const index = this.log.lastIndex() + 1;
+    this.log.appendNew({ term: this.term, index, type: 'config', data: encodeConfEntry({ change, state: next }) });
+    this.logger.info({ id: this.id, term: this.term, index, change }, 'proposed configuration change');
+    this.setConf(next, index, this.term);
+    if (this.role === 'leader') this.broadcastAppend();
+    return index;
+  }
+
+  /**
+   * Starts a leadership transfer to voter `to` (thesis §3.10, etcd `MsgTransferLeader`): the
+   * leader stops accepting proposals, brings `to`'s log up to date, then sends it TimeoutNow;
+   * `to` campaigns at once with a vote request that bypasses the leader lease. The transfer is
+   * aborted (proposals accepted again) after an election timeout without success, or if `to`
+   * leaves the configuration. Transferring to itself or to the current transferee is a no-op.
+   * Throws NotLeaderError when not leader, ValidationError when `to` is not a voter.
+   */
+  transferLeadership(to: NodeId): void {
+    if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    if (to === this.id) {
+      this.abortTransfer('transfer to the leader itself');
+      return;
+    }
+    if (!this.voters.includes(to)) throw new ValidationError(this.learners.includes(to) ? `node ${to} is a learner; promote it before transferring leadership to it` : `node ${to} is not a member`);
+    if (this.leadTransferee === to) return;
+    this.abortTransfer(`new transfer to ${to}`);
+    this.leadTransferee = to;
+    this.electionElapsed = 0;
+    this.logger.info({ id: this.id, term: this.term, to }, 'leadership transfer started');
+    const pr = this.prs.get(to)!;
+    if (pr.match === this.log.lastIndex()) this.send({ type: 'TimeoutNow', to });
+    else this.sendAppend(to);
+  }
+
+  /** The configuration in effect (the latest in the log, committed or not). */
+  confState(): ConfState {
+    return { voters: [...this.voters], learners: [...this.learners], context: { ...this.nodeContext } };
+  }
+
+  /** Target of the leadership transfer in progress, or null. */
+  transferee(): NodeId | null {
+    return this.leadTransferee || null;
+  }
+
   /** Processes one message from a peer (paper Fig. 2 "Rules for Servers"; thesis §9.6 for pre-vote). */
   step(m: Message): void {
     if (m.to !== this.id) return;
-    if (!this.voters.includes(m.from) && !this.learners.includes(m.from)) return;
+    // Servers outside our configuration: thesis §4.1 has servers answer RPCs without consulting
+    // their configuration (a sender may be in a newer one we have not received yet), §4.2.3 wants
+    // removed servers not to disrupt. So: a leader's AppendEntries/Heartbeat is always processed
+    // (and InstallSnapshot; following a leader of a term >= ours is safe; an added or re-added server must hear from
+    // a leader it does not know yet); a vote request only when the candidate's log is at least as
+    // up to date as ours (then it may know a configuration that includes it; a removed server that
+    // missed its removal has an older log and would only bump our term); anything else is ignored.
+    // A leader also hears from a server it removed until the removal commits (see setConf).
+    const tracked = this.role === 'leader' && this.prs.has(m.from);
+    if (!this.isMember(m.from) && !tracked && m.type !== 'AppendEntries' && m.type !== 'Heartbeat' && m.type !== 'InstallSnapshot') {
+      const vote = m.type === 'PreVote' || m.type === 'RequestVote';
+      if (!vote || !this.log.isUpToDate(m.index, m.logTerm)) return;
+    }
     if (m.term > this.term) {
       if (m.type === 'PreVote' || m.type === 'RequestVote') {
-        // Leader lease (thesis §4.2.3): while we hear from a live leader, ignore disruptive campaigns.
-        const inLease = this.checkQuorum && this.lead !== '' && this.electionElapsed < this.electionTicks;
+        // Leader lease (thesis §4.2.3): while we hear from a live leader, ignore disruptive campaigns,
+        // except the election a leader asked for with TimeoutNow (thesis §3.10, etcd campaignTransfer).
+        const inLease = this.checkQuorum && this.lead !== '' && this.electionElapsed < this.electionTicks && !isTransfer(m.context);
         if (inLease) return;
       }
       if (m.type === 'PreVote') {
@@ -356,6 +491,7 @@ export class Raft {
       this.log.nextCommitted().length > 0 ||
       this.readStates.length > 0 ||
       !sameHardState(this.hardState(), this.prevHardState) ||
+      this.confKeyNow !== this.prevConfKey ||
       ss.role !== this.prevSoftState.role ||
       ss.leaderId !== this.prevSoftState.leaderId
     );
@@ -378,6 +514,10 @@ export class Raft {
       this.log.pendingSnapshot = null;
     }
     if (!sameHardState(hs, this.prevHardState)) rd.hardState = hs;
+    if (this.confKeyNow !== this.prevConfKey) {
+      rd.confState = this.confState();
+      this.prevConfKey = this.confKeyNow;
+    }
     if (ss.role !== this.prevSoftState.role || ss.leaderId !== this.prevSoftState.leaderId) {
       rd.softState = ss;
       this.prevSoftState = ss;
@@ -439,6 +579,11 @@ export class Raft {
     };
   }
 
+  /** True if `id` is a voter or learner of the configuration in effect. */
+  private isMember(id: NodeId): boolean {
+    return this.voters.includes(id) || this.learners.includes(id);
+  }
+
   /** True if this node is a learner (never campaigns or votes). */
   isLearner(): boolean {
     return this.learners.includes(this.id);
@@ -465,6 +610,7 @@ export class Raft {
     this.randomizedElectionTimeout = this.rng.int(this.electionTicks, 2 * this.electionTicks);
     this.votes.clear();
     this.pendingReads = [];
+    this.leadTransferee = '';
   }
 
   private becomeFollower(term: number, lead: NodeId): void {
@@ -495,7 +641,7 @@ export class Raft {
     this.prs.clear();
     const last = this.log.lastIndex();
     this.leaderTicks = 0;
-    for (const p of [...this.voters, ...this.learners]) this.prs.set(p, newProgress(last + 1, 0));
+    for (const p of [...this.voters, ...this.learners]) this.trackPeer(p);
     const self = this.prs.get(this.id)!;
     self.match = this.log.stable;
     // Paper §8 / thesis §6.4: a no-op entry of the new term lets the leader commit (and learn the commit index).
@@ -504,8 +650,8 @@ export class Raft {
     this.logger.info({ id: this.id, term: this.term }, 'became leader');
   }
 
-  private campaign(pre: boolean): void {
-    if (this.isLearner()) return;
+  private campaign(pre: boolean, transfer = false): void {
+    if (this.isLearner() || !this.voters.includes(this.id)) return;
     let term: number;
     let type: MessageType;
     if (pre) {
@@ -524,7 +670,7 @@ export class Raft {
     }
     for (const v of this.voters) {
       if (v === this.id) continue;
-      const m = { type, to: v, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm() };
+      const m = { type, to: v, term, index: this.log.lastIndex(), logTerm: this.log.lastTerm(), ...(transfer ? { context: TRANSFER_CONTEXT } : {}) };
       // A real RequestVote announces a term and self-vote that must be durable first; pre-votes change nothing.
       if (pre) this.send(m);
       else this.sendAfterPersist(m);
@@ -565,6 +711,8 @@ export class Raft {
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTicks) {
       this.electionElapsed = 0;
+      // Thesis §3.10: a transfer that did not complete within an election timeout is aborted.
+      this.abortTransfer('timed out');
       if (this.checkQuorum) {
         let active = 0;
         for (const v of this.voters) if (v === this.id || this.prs.get(v)?.recentActive) active++;
@@ -588,7 +736,9 @@ export class Raft {
     const pre = m.type === 'PreVote';
     const respType: MessageType = pre ? 'PreVoteResponse' : 'RequestVoteResponse';
     const canVote = this.vote === m.from || (this.vote === '' && this.lead === '') || (pre && m.term > this.term);
-    const grant = !this.isLearner() && canVote && this.log.isUpToDate(m.index, m.logTerm);
+    // A learner votes when asked (as in etcd): it may have been promoted by an entry it has not
+    // received yet; a candidate only counts the votes of the voters in its own configuration.
+    const grant = canVote && this.log.isUpToDate(m.index, m.logTerm);
     if (grant) {
       if (pre) {
         this.send({ type: respType, to: m.from, term: m.term, reject: false });
@@ -630,7 +780,9 @@ export class Raft {
             // etcd: a probe that succeeded, or a snapshot that was installed, moves to replicate.
             if (pr.state === 'probe' || (pr.state === 'snapshot' && pr.match >= pr.pendingSnapshot)) this.becomeReplicate(pr);
             if (this.maybeCommit()) this.broadcastAppend(true);
-            else this.sendAppend(m.from);
+            else if (this.role === 'leader') this.sendAppend(m.from);
+            // Thesis §3.10: once the transferee's log matches ours, tell it to campaign now.
+            if (this.role === 'leader' && m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.send({ type: 'TimeoutNow', to: m.from });
           } else if (pr.state === 'probe') {
             // Answer to a probe below our match point (e.g. at the follower's commit index): probe on.
             pr.probeSent = false;
@@ -648,7 +800,7 @@ export class Raft {
           const read = this.pendingReads.find((r) => r.key === key);
           if (read) {
             read.acks.add(m.from);
-            if (read.acks.size >= this.quorum()) {
+            if (this.voterAcks(read.acks) >= this.quorum()) {
               this.pendingReads = this.pendingReads.filter((r) => r !== read);
               this.readStates.push({ index: read.index, context: read.context });
             }
@@ -710,6 +862,13 @@ export class Raft {
         this.lead = m.from;
         this.handleHeartbeat(m);
         break;
+      case 'TimeoutNow':
+        // Thesis §3.10: the leader handed over; campaign at once, skipping pre-vote (we know a leader asked).
+        if (this.voters.includes(this.id)) {
+          this.logger.info({ id: this.id, term: this.term, from: m.from }, 'TimeoutNow: campaigning for leadership transfer');
+          this.campaign(false, true);
+        }
+        break;
       default:
         break;
     }
@@ -722,6 +881,9 @@ export class Raft {
     }
     if (this.log.matchTerm(m.index, m.logTerm)) {
       this.log.appendFromLeader(m.entries);
+      // A new config entry, or truncation of the one in effect, changes the configuration (thesis §4.1).
+      // Only uncommitted entries can be truncated (a compacted config entry is committed).
+      if (m.entries.some((e) => e.type === 'config') || (this.confIndex > this.log.committed && this.log.term(this.confIndex) !== this.confTerm)) this.loadConfFromLog();
       const lastNew = m.index + m.entries.length;
       this.log.commitTo(Math.min(m.commit, lastNew));
       this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: lastNew });
@@ -755,12 +917,100 @@ export class Raft {
     }
     this.logger.info({ id: this.id, from: m.from, index: snap.index, term: snap.term }, 'restoring snapshot from leader');
     this.log.restore(snap);
+    // The log is gone: the snapshot's configuration (voters, learners, addresses) is in effect.
+    this.baseConf = snapshotConf(snap);
+    this.loadConfFromLog();
     this.sendAfterPersist({ type: 'AppendEntriesResponse', to: m.from, index: snap.index });
   }
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
     this.send({ type: 'HeartbeatResponse', to: m.from, context: m.context });
+  }
+
+  // ---- Configuration (thesis §4.1) and leadership transfer (thesis §3.10) ---------------
+
+  /** Starts tracking replication progress of `id` (leader only). The one place that creates a `prs` entry. */
+  private trackPeer(id: NodeId): void {
+    this.prs.set(id, newProgress(this.log.lastIndex() + 1, this.leaderTicks));
+  }
+
+  /** Stops tracking `id` (leader only). The one place that deletes a `prs` entry. */
+  private untrackPeer(id: NodeId): void {
+    this.prs.delete(id);
+  }
+
+  /**
+   * Stops replicating to servers outside the configuration once the configuration that removed
+   * them is committed. Until then they still receive the log, so a removed server normally
+   * learns of its removal (as in etcd, where a removal takes effect when applied).
+   */
+  private untrackRemoved(): void {
+    if (this.log.committed < this.confIndex) return;
+    for (const id of [...this.prs.keys()]) if (id !== this.id && !this.isMember(id)) this.untrackPeer(id);
+  }
+
+  /** Re-derives the configuration from the latest config entry in the log, else the base configuration. */
+  private loadConfFromLog(): void {
+    const e = this.latestConfEntry(this.log.lastIndex());
+    if (e) this.setConf(decodeConfEntry(e.data).state, e.index, e.term);
+    else this.setConf(this.baseConf, 0, 0);
+  }
+
+  /** The latest config entry at or below `index` still in the log (entries below firstIndex are compacted), or undefined. */
+  private latestConfEntry(index: number): Entry | undefined {
+    for (let i = index; i >= this.log.firstIndex(); i--) {
+      const e = this.log.slice(i, i)[0];
+      if (e?.type === 'config') return e;
+    }
+    return undefined;
+  }
+
+  /** The configuration in effect at log index `index` (for a snapshot at `index`). */
+  private confAt(index: number): ConfState {
+    const e = this.latestConfEntry(index);
+    const c = e ? decodeConfEntry(e.data).state : this.baseConf;
+    return { voters: [...c.voters], learners: [...c.learners], context: { ...c.context } };
+  }
+
+  /** Makes `state` (from the config entry at `index`/`term`, or the base at 0) the configuration in effect. */
+  private setConf(state: ConfState, index: number, term: number): void {
+    this.voters = [...state.voters];
+    this.learners = [...state.learners];
+    this.nodeContext = { ...state.context };
+    this.confIndex = index;
+    this.confTerm = term;
+    this.confKeyNow = confKey(state);
+    if (this.role === 'leader') {
+      for (const id of [...this.voters, ...this.learners]) if (!this.prs.has(id)) this.trackPeer(id);
+      this.untrackRemoved();
+      if (this.leadTransferee && !this.voters.includes(this.leadTransferee)) this.abortTransfer('transferee left the configuration');
+      // A smaller quorum may already hold more entries (thesis §4.1: the new configuration counts at once).
+      if (this.maybeCommit()) this.broadcastAppend(true);
+    } else if (this.role === 'follower' || this.role === 'learner') {
+      this.role = this.isLearner() ? 'learner' : 'follower';
+    } else if (!this.voters.includes(this.id)) {
+      this.becomeFollower(this.term, '');
+    }
+  }
+
+  private abortTransfer(reason: string): void {
+    if (!this.leadTransferee) return;
+    this.logger.info({ id: this.id, term: this.term, to: this.leadTransferee, reason }, 'leadership transfer aborted');
+    this.leadTransferee = '';
+  }
+
+  private rejectDuringTransfer(): void {
+    if (this.leadTransferee) {
+      throw new UnavailableError(`leadership transfer to ${this.leadTransferee} in progress; retry shortly`, { detail: { transferee: this.leadTransferee } });
+    }
+  }
+
+  /** ReadIndex acknowledgements that count: voters only (a leader removing itself does not count itself). */
+  private voterAcks(acks: Set<NodeId>): number {
+    let n = 0;
+    for (const a of acks) if (this.voters.includes(a)) n++;
+    return n;
   }
 
   // ---- Replication --------------------------------------------------------------------
@@ -773,6 +1023,18 @@ export class Raft {
       const firstInTerm = !this.committedInTerm();
       this.log.commitTo(n);
       if (firstInTerm) for (const r of this.pendingReads) this.startReadRound(r);
+      if (this.log.committed >= this.confIndex && [...this.prs.keys()].some((id) => id !== this.id && !this.isMember(id))) {
+        this.broadcastAppend(true); // the removed servers hear of the commit once more
+        this.untrackRemoved();
+      }
+      if (!this.voters.includes(this.id) && this.log.committed >= this.confIndex) {
+        // Thesis §4.2.2: a leader removed from the configuration steps down once the removal
+        // commits; it first tells the others the new commit index.
+        this.broadcastAppend(true);
+        this.logger.info({ id: this.id, term: this.term, index: this.confIndex }, 'removed from the configuration; stepping down');
+        this.becomeFollower(this.term, '');
+        return false;
+      }
       return true;
     }
     return false;
@@ -784,7 +1046,7 @@ export class Raft {
 
   private startReadRound(read: PendingRead): void {
     read.index = Math.max(read.index, this.log.committed);
-    if (read.acks.size >= this.quorum()) {
+    if (this.voterAcks(read.acks) >= this.quorum()) {
       this.pendingReads = this.pendingReads.filter((r) => r !== read);
       this.readStates.push({ index: read.index, context: read.context });
       return;
@@ -919,6 +1181,15 @@ function freeInflights(pr: Progress, index: number): void {
   let k = 0;
   while (k < pr.inflights.length && pr.inflights[k]! <= index) k++;
   if (k > 0) pr.inflights.splice(0, k);
+}
+
+/** The configuration a snapshot carries (a snapshot without `context`, written before it existed, has none). */
+function snapshotConf(s: Snapshot): ConfState {
+  return { voters: [...s.voters], learners: [...s.learners], context: { ...(s.context ?? {}) } };
+}
+
+function confKey(c: ConfState): string {
+  return JSON.stringify([c.voters, c.learners, Object.entries(c.context).sort()]);
 }
 
 function sameHardState(a: HardState, b: HardState): boolean {

@@ -40,8 +40,11 @@ export interface Entry {
 export interface Snapshot {
   index: number;
   term: number;
+  /** The configuration at `index` (thesis §5.1: a snapshot includes the latest configuration as of its index). */
   voters: NodeId[];
   learners: NodeId[];
+  /** Per-member opaque context of that configuration (the node layer: peer addresses); absent = none. */
+  context?: Record<NodeId, string>;
   data: Uint8Array;
 }
 

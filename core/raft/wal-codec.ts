@@ -10,7 +10,7 @@
  * ```
  * Payloads: header = UTF-8 JSON `{ version, clusterId }`; hardState = UTF-8 JSON `{ term, vote, commit }`;
  * entry = f64 term, f64 index, u8 kind (0 normal, 1 config), then the entry data bytes;
- * snapshot = f64 index, f64 term, u32 n, n bytes of UTF-8 JSON `{ voters, learners }`, then the
+ * snapshot = f64 index, f64 term, u32 n, n bytes of UTF-8 JSON `{ voters, learners, context? }`, then the
  * snapshot data bytes (used by the snapshot file `raft.snap`, see `./wal`).
  *
  * Decoding distinguishes a torn tail (the last record is incomplete or fails its CRC: a crash
@@ -86,7 +86,7 @@ export function encodeRecord(r: WalRecord): Uint8Array {
     }
     case 'snapshot': {
       const s = r.snapshot;
-      const meta = enc.encode(JSON.stringify({ voters: s.voters, learners: s.learners }));
+      const meta = enc.encode(JSON.stringify({ voters: s.voters, learners: s.learners, ...(s.context ? { context: s.context } : {}) }));
       const p = new Uint8Array(20 + meta.length + s.data.length);
       const dv = new DataView(p.buffer);
       dv.setFloat64(0, s.index, true);
@@ -138,7 +138,7 @@ function decodePayload(type: number, p: Uint8Array, offset: number): WalRecord {
       const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
       const n = dv.getUint32(16, true);
       if (20 + n > p.length) throw new RangeError('snapshot metadata runs past the record');
-      const meta = JSON.parse(dec.decode(p.subarray(20, 20 + n))) as { voters: unknown; learners: unknown };
+      const meta = JSON.parse(dec.decode(p.subarray(20, 20 + n))) as { voters: unknown; learners: unknown; context?: unknown };
       const ids = (v: unknown): string[] => {
         if (!Array.isArray(v) || !v.every((x) => typeof x === 'string')) throw new TypeError('snapshot voters/learners must be string arrays');
         return v as string[];
@@ -146,7 +146,8 @@ function decodePayload(type: number, p: Uint8Array, offset: number): WalRecord {
       const index = dv.getFloat64(0, true);
       const term = dv.getFloat64(8, true);
       if (!Number.isSafeInteger(index) || !Number.isSafeInteger(term) || index < 1 || term < 1) throw new RangeError(`bad snapshot index/term ${index}/${term}`);
-      return { type: 'snapshot', snapshot: { index, term, voters: ids(meta.voters), learners: ids(meta.learners), data: new Uint8Array(p.subarray(20 + n)) } };
+      const context = meta.context === undefined ? undefined : stringMap(meta.context);
+      return { type: 'snapshot', snapshot: { index, term, voters: ids(meta.voters), learners: ids(meta.learners), ...(context ? { context } : {}), data: new Uint8Array(p.subarray(20 + n)) } };
     }
   } catch (err) {
     throw new CorruptionError(`undecodable WAL record at byte ${offset}`, { cause: err });
@@ -185,4 +186,10 @@ export function decodeRecords(buf: Uint8Array): DecodeResult {
 function isZero(buf: Uint8Array, from: number): boolean {
   for (let i = from; i < buf.length; i++) if (buf[i] !== 0) return false;
   return true;
+}
+
+/** A snapshot's configuration context: an object of string values (throws TypeError otherwise). */
+function stringMap(v: unknown): Record<string, string> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || !Object.values(v).every((x) => typeof x === 'string')) throw new TypeError('snapshot context must map ids to strings');
+  return { ...(v as Record<string, string>) };
 }

@@ -34,6 +34,12 @@ describe('wal-codec', () => {
     const out = decodeRecords(encodeRecords(recs));
     expect(out).toEqual({ records: recs, validBytes: encodeRecords(recs).length, torn: false });
   });
+
+  it("round-trips a snapshot record with its configuration's context (peer addresses)", () => {
+    const snapshot = { index: 7, term: 2, voters: ['A', 'B', 'C'], learners: ['D'], context: { D: '10.0.0.4:7000' }, data: new TextEncoder().encode('state') };
+    const recs = [{ type: 'header' as const, clusterId: 'c1', version: 1 }, { type: 'snapshot' as const, snapshot }];
+    expect(decodeRecords(encodeRecords(recs)).records).toEqual(recs);
+  });
 });
 
 describe('Wal', () => {

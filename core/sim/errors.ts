@@ -7,7 +7,7 @@
 import { InvariantError } from '../common/errors';
 
 /** Which Raft safety property (paper Fig. 3, §5.4) or simulator check failed. */
-export type SafetyProperty = 'election-safety' | 'log-matching' | 'leader-completeness' | 'state-machine-safety' | 'committed-agreement' | 'apply-order' | 'snapshot';
+export type SafetyProperty = 'election-safety' | 'log-matching' | 'leader-completeness' | 'state-machine-safety' | 'committed-agreement' | 'apply-order' | 'snapshot' | 'commit-quorum' | 'one-change-at-a-time' | 'configuration';
 
 /** A Raft safety property was violated (paper Fig. 3). */
 export class SafetyViolation extends InvariantError {

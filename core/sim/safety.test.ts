@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Entry } from '../raft/types';
+import { encodeConfEntry } from '../raft/confchange';
 import { SafetyViolation } from './errors';
 import { SafetyChecker, type LogView, type NodeView } from './safety';
 
@@ -112,5 +113,30 @@ describe('SafetyChecker with snapshots', () => {
     expect(c.commitIndex).toBe(4);
     const wrong: LogView = { ...compacted, slice: (lo, hi) => [entry(3, 2, 'other'), entry(4, 2)].filter((e) => e.index >= lo && e.index <= hi) };
     expect(violation(() => c.checkNode({ id: 'C', role: 'follower', term: 3, commitIndex: 4, log: wrong }, true))).toBe('log-matching');
+  });
+});
+
+describe('SafetyChecker configuration check', () => {
+  const conf = (index: number, term: number, voters: string[], learners: string[]): Entry => ({
+    index,
+    term,
+    type: 'config',
+    data: encodeConfEntry({ change: { type: 'add-learner', node: 'D' }, state: { voters, learners, context: {} } }),
+  });
+  const log = [entry(1, 1), conf(2, 1, ['A', 'B', 'C'], ['D']), entry(3, 1)];
+
+  it('accepts the committed configuration, a pending change, and a joining node booted as a learner', () => {
+    const c = new SafetyChecker({ initialConf: { voters: ['A', 'B', 'C'], learners: [] } });
+    c.checkNode({ ...node('A', 'leader', 1, 3, log), voters: ['A', 'B', 'C'], learners: ['D'] });
+    // Commit 1 (before the change): the initial configuration; E booted itself as a learner.
+    c.checkNode({ ...node('E', 'learner', 1, 1, log.slice(0, 1)), voters: ['A', 'B', 'C'], learners: ['E'] });
+    // The change is in the log beyond the commit index: not checked yet.
+    c.checkNode({ ...node('B', 'follower', 1, 1, log), voters: ['A', 'B', 'C'], learners: ['D'] });
+  });
+
+  it('reports a node that uses another configuration than the committed one (e.g. a snapshot whose configuration was not applied)', () => {
+    const c = new SafetyChecker({ initialConf: { voters: ['A', 'B', 'C'], learners: [] } });
+    c.checkNode({ ...node('A', 'leader', 1, 3, log), voters: ['A', 'B', 'C'], learners: ['D'] });
+    expect(violation(() => c.checkNode({ ...node('C', 'follower', 1, 3, log), voters: ['A', 'B', 'C'], learners: [] }))).toBe('configuration');
   });
 });

@@ -16,6 +16,14 @@
  * - Snapshots (paper §7): a snapshot made or installed at index i has the term of the entry
  *   committed at i, and all snapshots made at the same index hold the same bytes (the state
  *   machines agree); an installed snapshot moves the node's apply point to i.
+ * - Quorum of the configuration in effect (thesis §4.1): when a leader commits an index first,
+ *   a majority of the voters of ITS configuration (the latest in its log, committed or not)
+ *   holds that entry durably, in its log or its snapshot (checked when the driver passes
+ *   `voters` and `storedOn`).
+ * - One change at a time (thesis §4.1): a leader's log never holds more than one config entry
+ *   beyond its commit index.
+ * - Configuration (thesis §4.1, §5.1): a node with no config entry beyond its commit index uses
+ *   the committed configuration as of that index, also when it came from a snapshot.
  *
  * Compacted entries (below a node's first index) are not in its log any more; the checks cover
  * the entries it still holds and its snapshot.
@@ -24,6 +32,7 @@
  */
 import type { RaftLog } from '../raft/log';
 import type { Raft } from '../raft/raft';
+import { decodeConfEntry } from '../raft/confchange';
 import type { Entry, NodeId, RaftRole, Snapshot } from '../raft/types';
 import { SafetyViolation } from './errors';
 
@@ -43,6 +52,18 @@ export interface NodeView {
   term: number;
   commitIndex: number;
   log: LogView;
+  /** Voters of the node's configuration in effect (enables the quorum check for leaders). */
+  voters?: NodeId[];
+  /** Learners of the node's configuration in effect (with `voters`, enables the configuration check). */
+  learners?: NodeId[];
+}
+
+/** Options of the checker. */
+export interface SafetyOptions {
+  /** True when node `id` durably stores the entry (index, term); enables the quorum check. */
+  storedOn?: (id: NodeId, index: number, term: number) => boolean;
+  /** The configuration before any config entry; enables the configuration check. */
+  initialConf?: { voters: NodeId[]; learners: NodeId[] };
 }
 
 /**
@@ -83,6 +104,10 @@ export class SafetyChecker {
   private readonly lastApplied = new Map<NodeId, number>();
   /** Data of the snapshots made (compaction) per index. */
   private readonly snapshotData = new Map<number, Uint8Array>();
+  /** Committed configurations, by the index of their config entry, ascending. */
+  private readonly committedConfs: Array<{ index: number; voters: NodeId[]; learners: NodeId[] }> = [];
+
+  constructor(private readonly options: SafetyOptions = {}) {}
 
   /** Highest index known committed anywhere. */
   get commitIndex(): number {
@@ -123,8 +148,14 @@ export class SafetyChecker {
         if (!c && e.index - 1 > this.committed.length) {
           throw new SafetyViolation('committed-agreement', `${n.id} commits index ${e.index} but only ${this.committed.length} entries were ever seen committed`);
         }
-        if (!c) this.committed.push({ term: e.term, data: e.data, commitTerm: n.term });
-        else if (c.term !== e.term || !sameBytes(c.data, e.data)) {
+        if (!c) {
+          this.committed.push({ term: e.term, data: e.data, commitTerm: n.term });
+          if (e.type === 'config') {
+            const s = decodeConfEntry(e.data).state;
+            this.committedConfs.push({ index: e.index, voters: s.voters, learners: s.learners });
+          }
+          if (n.role === 'leader') this.checkQuorum(n, e);
+        } else if (c.term !== e.term || !sameBytes(c.data, e.data)) {
           throw new SafetyViolation('committed-agreement', `${n.id} committed index ${e.index} term ${e.term}, but term ${c.term} was committed there before`);
         }
       }
@@ -132,6 +163,12 @@ export class SafetyChecker {
     } else if (n.commitIndex < checkedCommit) {
       // Restarted with a lower durable commit index: re-check from there next time.
       this.nodeCommitChecked.set(n.id, n.commitIndex);
+    }
+    this.checkConfiguration(n);
+    // One configuration change at a time: at most one config entry beyond the leader's commit index.
+    if (n.role === 'leader' && last > n.commitIndex) {
+      const pending = log.slice(n.commitIndex + 1, last).filter((e) => e.type === 'config');
+      if (pending.length > 1) throw new SafetyViolation('one-change-at-a-time', `leader ${n.id} of term ${n.term} has ${pending.length} uncommitted config entries (${pending.map((e) => e.index).join(', ')})`);
     }
     // Leader completeness: every entry committed in a term <= ours is in our log.
     if (n.role === 'leader') {
@@ -150,6 +187,45 @@ export class SafetyChecker {
         upTo = i;
       }
       this.leaderChecked.set(n.id, { term: n.term, upTo });
+    }
+  }
+
+  /**
+   * Configuration in effect (thesis §4.1, §5.1): a node whose log holds no config entry beyond
+   * its commit index uses the committed configuration as of that index, whether it learned it
+   * from a config entry or from a snapshot (compacted, restarted or installed). A joining node's
+   * own boot-time learner role is ignored until it is in a configuration.
+   */
+  private checkConfiguration(n: NodeView): void {
+    const init = this.options.initialConf;
+    if (!init || !n.voters || !n.learners || n.commitIndex === 0) return;
+    const last = n.log.lastIndex();
+    if (last > n.commitIndex && n.log.slice(Math.max(n.commitIndex + 1, n.log.firstIndex()), last).some((e) => e.type === 'config')) return;
+    let expected: { voters: NodeId[]; learners: NodeId[] } = init;
+    for (let k = this.committedConfs.length - 1; k >= 0; k--) {
+      if (this.committedConfs[k]!.index <= n.commitIndex) {
+        expected = this.committedConfs[k]!;
+        break;
+      }
+    }
+    const member = expected.voters.includes(n.id) || expected.learners.includes(n.id);
+    const learners = member ? n.learners : n.learners.filter((x) => x !== n.id);
+    const same = (a: NodeId[], b: NodeId[]) => a.length === b.length && a.every((x) => b.includes(x));
+    if (!same(n.voters, expected.voters) || !same(learners, expected.learners)) {
+      throw new SafetyViolation(
+        'configuration',
+        `${n.id} (commit ${n.commitIndex}, no later config entry) uses voters ${n.voters.join(',')} learners ${n.learners.join(',') || '-'}, but the committed configuration is voters ${expected.voters.join(',')} learners ${expected.learners.join(',') || '-'}`,
+      );
+    }
+  }
+
+  /** A leader's first commit of `e`: a majority of its configuration's voters holds it durably. */
+  private checkQuorum(n: NodeView, e: Entry): void {
+    const stored = this.options.storedOn;
+    if (!stored || !n.voters) return;
+    const holders = n.voters.filter((v) => stored(v, e.index, e.term));
+    if (holders.length < Math.floor(n.voters.length / 2) + 1) {
+      throw new SafetyViolation('commit-quorum', `leader ${n.id} of term ${n.term} committed index ${e.index} held durably only by ${holders.join(',') || 'nobody'} of voters ${n.voters.join(',')}`);
     }
   }
 

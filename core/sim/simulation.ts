@@ -25,11 +25,17 @@
  * fault is healed and liveness is required within `livenessTicks`; then in-flight client
  * operations drain and the history is checked for linearizability ({@link kvModel}).
  *
- * Seam not exercised yet (the Raft core lacks it): fault kind `membership`.
+ * Membership (thesis §4.1): `spares` extra nodes start outside the configuration; membership
+ * faults add a learner (a spare or a removed node, which keeps its old disk), promote a learner,
+ * remove a member (possibly the leader itself; removed nodes keep running), and transfer
+ * leadership (thesis §3.10), each asked of the current leader while other faults go on, and
+ * while every node compacts its log: a new member usually catches up through InstallSnapshot,
+ * and a snapshot carries the configuration at its index. The commit-quorum check uses the
+ * leader's configuration at that step.
  *
  * Deterministic module: imports nothing from `node:`; no Math.random, no Date.
  */
-import { NotLeaderError } from '../common/errors';
+import { NotLeaderError, UnavailableError, ValidationError } from '../common/errors';
 import { createRng, type Rng } from '../common/rng';
 import { decodeCommand, encodeCommand, KvStateMachine, type KvCommand } from '../kv/state-machine';
 import { Raft, type ReadState } from '../raft/raft';
@@ -47,6 +53,10 @@ export interface SimOptions {
   voters?: number;
   /** Learners (non-voting members), 0–2 (default 0). */
   learners?: number;
+  /** Spare nodes outside the initial configuration that membership faults may add (default 2). */
+  spares?: number;
+  /** Probability that an injected fault is a membership change or leadership transfer (default 0.15). */
+  membershipRate?: number;
   /** Ticks of workload with faults (default 300). */
   workloadTicks?: number;
   /** Concurrent clients, one outstanding operation each (default 3). */
@@ -87,7 +97,7 @@ export interface SimOptions {
   afterTick?: (sim: Simulation) => void;
 }
 
-/** A fault the simulator can inject. `snapshot` makes a node compact now; `membership` is a seam for when the Raft core supports it. */
+/** A fault the simulator can inject. `snapshot` makes a node compact now. */
 export type Fault =
   | { kind: 'partition'; a: NodeId[]; b: NodeId[] }
   | { kind: 'cut'; from: NodeId; to: NodeId }
@@ -101,7 +111,10 @@ export type Fault =
   | { kind: 'crash'; node: NodeId; restartAt: number; torn?: number }
   | { kind: 'restart'; node: NodeId }
   | { kind: 'link'; quality: LinkQuality }
+  /** A single-server configuration change asked of the current leader (thesis §4.1). */
   | { kind: 'membership'; change: 'add-learner' | 'promote' | 'remove'; node: NodeId }
+  /** A leadership transfer asked of the current leader (thesis §3.10). */
+  | { kind: 'transfer'; to: NodeId }
   | { kind: 'snapshot'; node: NodeId };
 
 /** Result of one run. `trace` lists faults and phases (and every event with `fullTrace`). */
@@ -116,6 +129,10 @@ export interface SimResult {
   ops: number;
   /** Operations with unknown outcome. */
   unknown: number;
+  /** Membership: config entries appended by a leader, and leadership transfers asked / completed (the transferee became leader). */
+  membership: { confEntries: number; transfersAsked: number; transfersDone: number };
+  /** Snapshots made by compaction, and installed from a leader (InstallSnapshot), over all nodes. */
+  snapshots: { made: number; installed: number };
   trace: string[];
   history: SimOperation[];
 }
@@ -130,6 +147,10 @@ export type SimOperation = KvOperation & { id: number; invokeTick: number; retur
 interface SimNode {
   id: NodeId;
   learner: boolean;
+  /** A spare: outside the initial configuration; boots as a learner of it once added. */
+  spare: boolean;
+  /** Started at least once (a spare that was never added stays down, also when healing). */
+  joined: boolean;
   raft: Raft | null;
   sm: KvStateMachine;
   applied: number;
@@ -175,9 +196,10 @@ export class Simulation {
   readonly seed: number;
   readonly voters: NodeId[];
   readonly learners: NodeId[];
+  readonly spares: NodeId[];
   readonly nodes = new Map<NodeId, SimNode>();
   readonly net: SimNetwork;
-  readonly safety = new SafetyChecker();
+  readonly safety: SafetyChecker;
   readonly trace: string[] = [];
   now = 0;
   steps = 0;
@@ -194,6 +216,10 @@ export class Simulation {
   private readonly seen = new Map<string, string | null>();
   private readonly restartAt = new Map<NodeId, number>();
   private phase: 'workload' | 'heal' | 'drain' = 'workload';
+  private readonly membershipStats = { confEntries: 0, transfersAsked: 0, transfersDone: 0 };
+  private readonly snapshotStats = { made: 0, installed: 0 };
+  /** Transferee → tick the transfer was asked. */
+  private readonly transfers = new Map<NodeId, number>();
   /** Client proposals by log index: the term proposed in and the node that can answer the client ('' once it crashed). */
   private readonly proposals = new Map<number, Array<{ op: ClientOp; term: number; node: NodeId }>>();
   /** The first entry applied anywhere at each index (term) and its client-visible output. */
@@ -203,6 +229,8 @@ export class Simulation {
     this.o = {
       voters: 3,
       learners: 0,
+      spares: 2,
+      membershipRate: 0.15,
       workloadTicks: 300,
       clients: 3,
       keys: 2,
@@ -226,16 +254,32 @@ export class Simulation {
     this.seed = options.seed;
     this.voters = Array.from({ length: this.o.voters }, (_, i) => `n${i + 1}`);
     this.learners = Array.from({ length: this.o.learners }, (_, i) => `l${i + 1}`);
+    this.spares = Array.from({ length: this.o.spares }, (_, i) => `s${i + 1}`);
+    this.safety = new SafetyChecker({
+      storedOn: (id, index, term) => {
+        const d = this.nodes.get(id)?.durable;
+        if (!d) return false;
+        // Compacted into the durable snapshot (only applied, hence committed, entries are): held.
+        if (d.snapshot && index <= d.snapshot.index) return index < d.snapshot.index || d.snapshot.term === term;
+        const first = d.entries[0]?.index ?? 1;
+        const e = d.entries[index - first];
+        return e !== undefined && e.term === term;
+      },
+      initialConf: { voters: this.voters, learners: this.learners },
+    });
     this.keys = Array.from({ length: this.o.keys }, (_, i) => `k${i}`);
     this.net = new SimNetwork(createRng(`${this.seed}/net`));
     this.faultRng = createRng(`${this.seed}/faults`);
     this.clientRng = createRng(`${this.seed}/clients`);
     this.diskRng = createRng(`${this.seed}/disk`);
     this.clients = Array.from({ length: this.o.clients }, () => null);
-    for (const id of [...this.voters, ...this.learners]) {
+    for (const id of [...this.voters, ...this.learners, ...this.spares]) {
+      const spare = this.spares.includes(id);
       this.nodes.set(id, {
         id,
         learner: this.learners.includes(id),
+        spare,
+        joined: !spare,
         raft: null,
         sm: new KvStateMachine(),
         applied: 0,
@@ -246,7 +290,7 @@ export class Simulation {
         reads: new Map(),
         readWaiting: [],
       });
-      this.start(id);
+      if (!spare) this.start(id);
     }
   }
 
@@ -332,8 +376,9 @@ export class Simulation {
         break;
       }
       case 'membership':
-        // Seam: the Raft core has no membership changes yet (issue 3).
-        throw new RangeError(`fault ${f.kind} is not supported by the Raft core yet`);
+      case 'transfer':
+        this.askLeader(f);
+        break;
     }
   }
 
@@ -376,7 +421,48 @@ export class Simulation {
   private view(n: SimNode): NodeView {
     const raft = n.raft!;
     const s = raft.status();
-    return { id: n.id, role: s.role, term: s.term, commitIndex: s.commitIndex, log: inspectLog(raft) };
+    return { id: n.id, role: s.role, term: s.term, commitIndex: s.commitIndex, log: inspectLog(raft), voters: s.voters, learners: s.learners };
+  }
+
+  /** The running leader of the highest term, if any. */
+  private currentLeader(): SimNode | undefined {
+    return [...this.nodes.values()].filter((n) => n.raft?.status().role === 'leader').sort((a, b) => b.raft!.status().term - a.raft!.status().term)[0];
+  }
+
+  /**
+   * Asks the current leader for a membership change or a leadership transfer. Refusals the core
+   * documents (not leader, one change at a time, learner not caught up, nonsense change) are
+   * logged; anything else is a bug and fails the run.
+   */
+  private askLeader(f: Extract<Fault, { kind: 'membership' | 'transfer' }>): void {
+    const leader = this.currentLeader();
+    if (!leader) {
+      this.log('  no leader: not asked');
+      return;
+    }
+    const raft = leader.raft!;
+    this.steps++;
+    try {
+      if (f.kind === 'transfer') {
+        raft.transferLeadership(f.to);
+        this.membershipStats.transfersAsked++;
+        this.transfers.set(f.to, this.now);
+      } else {
+        const index = raft.proposeConfChange({ type: f.change, node: f.node });
+        this.membershipStats.confEntries++;
+        this.log(`  ${leader.id} appended config entry ${index}: voters=${raft.status().voters.join(',')} learners=${raft.status().learners.join(',') || '-'}`);
+        const target = this.nodes.get(f.node)!;
+        if (f.change === 'add-learner' && !target.joined) {
+          target.joined = true;
+          this.start(f.node);
+        }
+      }
+    } catch (err) {
+      if (!(err instanceof NotLeaderError || err instanceof UnavailableError || err instanceof ValidationError)) throw err;
+      this.log(`  refused by ${leader.id}: ${err.message}`);
+    }
+    this.drive(leader);
+    if (leader.raft) this.safety.checkNode(this.view(leader));
   }
 
   // ---- The driver (persist, send, apply, advance) ------------------------------------------
@@ -388,7 +474,8 @@ export class Simulation {
     n.raft = new Raft({
       id,
       voters: this.voters,
-      learners: this.learners,
+      // A spare boots as a learner of the initial configuration; the leader's log tells it the real one.
+      learners: n.spare ? [...this.learners, id] : this.learners,
       electionTicks: this.o.electionTicks,
       heartbeatTicks: this.o.heartbeatTicks,
       preVote: this.o.preVote,
@@ -416,6 +503,7 @@ export class Simulation {
     n.durable.snapshot = snap;
     n.durable.entries = n.durable.entries.filter((e) => e.index > snap.index);
     this.safety.onSnapshot(n.id, snap, 'made');
+    this.snapshotStats.made++;
     if (this.o.fullTrace) this.log(`${n.id} compacted at ${snap.index} (term ${snap.term})`);
   }
 
@@ -448,6 +536,14 @@ export class Simulation {
     if (!raft) return;
     while (!n.inflight && raft.hasReady()) {
       const rd = raft.ready();
+      const askedAt = this.transfers.get(n.id);
+      if (rd.softState?.role === 'leader' && askedAt !== undefined) {
+        this.transfers.delete(n.id);
+        if (this.now - askedAt <= 2 * this.o.electionTicks) {
+          this.membershipStats.transfersDone++;
+          this.log(`transfer to ${n.id} done: leader of term ${raft.status().term}`);
+        }
+      }
       for (const m of rd.messages) this.net.send(m, this.now);
       if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
       for (const e of rd.committedEntries) this.apply(n, e);
@@ -492,6 +588,7 @@ export class Simulation {
   /** Ready.snapshot: the state machine jumps to the leader's snapshot. */
   private installSnapshot(n: SimNode, snap: Snapshot): void {
     this.safety.onSnapshot(n.id, snap, 'installed');
+    this.snapshotStats.installed++;
     n.sm.restore(snap.data);
     n.applied = snap.index;
     n.snapshotIndex = snap.index;
@@ -502,7 +599,7 @@ export class Simulation {
     this.safety.onApply(n.id, e);
     n.applied = e.index;
     let output: KvOutput | undefined;
-    if (e.data.length > 0) {
+    if (e.type === 'normal' && e.data.length > 0) {
       const result = n.sm.apply(e.index, decodeCommand(e.data));
       if (result.op === 'put') output = {};
       else if (result.op === 'txn') output = { succeeded: result.response.succeeded };
@@ -647,6 +744,8 @@ export class Simulation {
       }
       op.submitted = true;
     } catch (err) {
+      // A leadership transfer in progress (thesis §3.10): try the same node again next tick.
+      if (err instanceof UnavailableError) return;
       if (!(err instanceof NotLeaderError)) throw err;
       return redirect((err.detail?.leaderId as NodeId | undefined) ?? raft.status().leaderId);
     }
@@ -677,6 +776,7 @@ export class Simulation {
     const rng = this.faultRng;
     const all = [...this.nodes.keys()];
     const pick = (): NodeId => all[rng.int(0, all.length)]!;
+    if (rng.next() < this.o.membershipRate) return this.randomMembershipFault();
     const r = rng.next();
     if (r < 0.18) {
       const a = all.filter(() => rng.next() < 0.5);
@@ -707,10 +807,28 @@ export class Simulation {
     };
   }
 
+  /** A change that the leader's configuration makes plausible (the leader may still refuse it). */
+  private randomMembershipFault(): Fault {
+    const rng = this.faultRng;
+    const leader = this.currentLeader();
+    if (!leader) return { kind: 'heal' };
+    const conf = leader.raft!.confState();
+    const members = [...conf.voters, ...conf.learners];
+    const outside = [...this.nodes.keys()].filter((x) => !members.includes(x));
+    const otherVoters = conf.voters.filter((x) => x !== leader.id);
+    const options: Fault[] = [];
+    for (const x of outside) options.push({ kind: 'membership', change: 'add-learner', node: x });
+    for (const x of conf.learners) options.push({ kind: 'membership', change: 'promote', node: x }, { kind: 'membership', change: 'remove', node: x });
+    if (conf.voters.length > 2) for (const x of conf.voters) options.push({ kind: 'membership', change: 'remove', node: x });
+    for (const x of otherVoters) options.push({ kind: 'transfer', to: x });
+    if (options.length === 0) return { kind: 'heal' };
+    return options[rng.int(0, options.length)]!;
+  }
+
   private healAll(): void {
     this.inject({ kind: 'heal' });
     this.inject({ kind: 'link', quality: PERFECT_LINK });
-    for (const n of this.nodes.values()) if (!n.raft) this.inject({ kind: 'restart', node: n.id });
+    for (const n of this.nodes.values()) if (!n.raft && n.joined) this.inject({ kind: 'restart', node: n.id });
   }
 
   /** Liveness (thesis §3.4 under a healed network): a leader is elected and a fresh proposal commits within the bound. */
@@ -731,7 +849,7 @@ export class Simulation {
       }
       if (!probe) {
         const leader = [...this.nodes.values()].filter((n) => n.raft?.status().role === 'leader').sort((a, b) => b.raft!.status().term - a.raft!.status().term)[0];
-        if (leader) {
+        if (leader && !leader.raft!.transferee()) {
           const index = leader.raft!.propose(encodeCommand({ op: 'noop' }));
           probe = { node: leader, index, term: leader.raft!.status().term };
           this.drive(leader);
@@ -739,7 +857,10 @@ export class Simulation {
       }
       this.tick();
     }
-    const roles = [...this.nodes.values()].map((n) => `${n.id}:${n.raft!.status().role}@${n.raft!.status().term}`).join(' ');
+    const roles = [...this.nodes.values()]
+      .filter((n) => n.raft)
+      .map((n) => `${n.id}:${n.raft!.status().role}@${n.raft!.status().term}${n.raft!.status().voters.includes(n.id) ? '' : '(non-voter)'}`)
+      .join(' ');
     throw new LivenessViolation(`no leader committed a proposal within ${this.o.livenessTicks} ticks after healing (${roles})`);
   }
 
@@ -758,9 +879,9 @@ export class Simulation {
   }
 
   /** Counts for the summary. */
-  stats(): { ops: number; unknown: number } {
+  stats(): { ops: number; unknown: number; membership: SimResult['membership']; snapshots: SimResult['snapshots'] } {
     const h = this.history.filter((op) => !op.dropped);
-    return { ops: h.length, unknown: h.filter((op) => op.ret === undefined).length };
+    return { ops: h.length, unknown: h.filter((op) => op.ret === undefined).length, membership: { ...this.membershipStats }, snapshots: { ...this.snapshotStats } };
   }
 }
 
@@ -783,6 +904,8 @@ export function describeFault(f: Fault): string {
       return `link loss=${f.quality.loss.toFixed(2)} dup=${f.quality.duplicate.toFixed(2)} delay=${f.quality.minDelay}..${f.quality.maxDelay}`;
     case 'membership':
       return `membership ${f.change} ${f.node}`;
+    case 'transfer':
+      return `transfer leadership to ${f.to}`;
     case 'snapshot':
       return `snapshot ${f.node}`;
   }
@@ -803,7 +926,7 @@ export function runSimulation(options: SimOptions): SimResult {
     const e = err instanceof Error ? err : new Error(String(err));
     failure = { name: e.name, message: `seed ${options.seed}: ${e.message}`, tick: sim?.now ?? 0, step: sim?.steps ?? 0 };
   }
-  const stats = sim?.stats() ?? { ops: 0, unknown: 0 };
+  const stats = sim?.stats() ?? { ops: 0, unknown: 0, membership: { confEntries: 0, transfersAsked: 0, transfersDone: 0 }, snapshots: { made: 0, installed: 0 } };
   return {
     seed: options.seed,
     ok: failure === undefined,
@@ -812,6 +935,8 @@ export function runSimulation(options: SimOptions): SimResult {
     steps: sim?.steps ?? 0,
     ops: stats.ops,
     unknown: stats.unknown,
+    membership: stats.membership,
+    snapshots: stats.snapshots,
     trace: sim?.trace ?? [],
     history: sim?.kvHistory() ?? [],
   };

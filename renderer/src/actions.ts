@@ -33,7 +33,15 @@ export interface ConsoleActions {
   restoreVersion(path: string, versionId: string): Promise<boolean>;
   /** Keeps one side of a conflict (`copy` is the conflict copy's path); true on success. */
   resolveConflict(copy: string, keep: 'original' | 'copy'): Promise<boolean>;
+  /**
+   * Raft membership (thesis §4.1) and leadership transfer (§3.10). Each resolves with null on
+   * success (an info toast says what changed) or the error text (also shown as a toast).
+   */
+  membership(op: MemberOp, id: string): Promise<string | null>;
 }
+
+/** A membership control of the Topology view. */
+export type MemberOp = 'promote' | 'remove' | 'transfer';
 
 /** Reads a file's bytes, reporting progress (0..1) when a `FileReader` is available. */
 function readBytes(file: UploadSource, onProgress: (fraction: number) => void): Promise<ArrayBuffer> {
@@ -164,6 +172,23 @@ export function createActions(api: ControlApi, store: ConsoleStore): ConsoleActi
       } catch (err) {
         fail(`Could not resolve the conflict on ${copy}`)(err);
         return false;
+      }
+    },
+    async membership(op, id) {
+      try {
+        if (op === 'transfer') {
+          const r = await api.call('leaderTransfer', { id });
+          s().pushToast({ level: 'info', title: 'Leadership transferred', message: `${r.leaderId} is the Raft leader` });
+        } else {
+          const r = op === 'promote' ? await api.call('memberPromote', { id }) : await api.call('memberRemove', { id });
+          s().pushToast({ level: 'info', title: op === 'promote' ? `${id} is a voter` : `${id} was removed`, message: `voters ${r.voters.join(', ')}; learners ${r.learners.join(', ') || 'none'}` });
+        }
+        return null;
+      } catch (err) {
+        const message = describeError(err);
+        const title = op === 'transfer' ? `Could not transfer leadership to ${id}` : op === 'promote' ? `Could not promote ${id}` : `Could not remove ${id}`;
+        s().pushToast({ level: 'error', title, message });
+        return message;
       }
     },
     request: (op, values, team) => compute('request', op, values, team),

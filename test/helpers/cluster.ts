@@ -67,11 +67,14 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
 }
 
-/** Starts `clusterdesk up` on a fresh copy of the two-host topology; resolves after `ready`. */
-export async function startTestCluster(opts: { name?: string } = {}): Promise<TestCluster> {
+/**
+ * Starts `clusterdesk up` on a fresh copy of the two-host topology (or on the config that
+ * `writeConfig` writes into `dir`, using `ports` consecutive free ports from `base`); resolves after `ready`.
+ */
+export async function startTestCluster(opts: { name?: string; ports?: number; writeConfig?: (dir: string, base: number) => string } = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-test-'));
-  const base = await freePortBlock(12);
-  const config = writeTestConfig(dir, base, opts.name);
+  const base = await freePortBlock(opts.ports ?? 12);
+  const config = opts.writeConfig ? opts.writeConfig(dir, base) : writeTestConfig(dir, base, opts.name);
   const data = join(dir, 'data');
   const output: string[] = [];
   const child = spawn(process.execPath, [CLI, 'up', '--config', config, '--data', data], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CLUSTERDESK_LOG_LEVEL: 'debug' } });

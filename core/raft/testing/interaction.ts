@@ -9,7 +9,9 @@
  * ```
  * Commands: `new voters=A,B,C [learners=L] [seed=1] [preferred=A] [prevote=false] [checkquorum=false]`,
  * `tick [n]`, `tick-until-leader`, `propose <id> <data>`, `isolate <id>`, `partition A B | C`,
- * `heal`, `drop <p>`, `crash <id>`, `restart <id>`, `status`, `applied <id>`.
+ * `heal`, `drop <p>`, `crash <id>`, `restart <id>`, `status`, `applied <id>`; membership (thesis §4.1) and
+ * leadership transfer (§3.10): `join <id>` (a fresh node booting as a learner), `add-learner|promote|remove
+ * <leader> <id>` (a config change asked of `<leader>`), `transfer <leader> <to>`, `conf <id>`.
  *
  * {@link runScript} returns the script re-rendered with actual outputs; the test compares it with
  * the file and rewrites the file when `REWRITE=1` is set.
@@ -90,6 +92,31 @@ function run(net: Network | null, cmd: string, args: string[]): { net: Network |
       return { net, out: statusLines(net) };
     case 'status':
       return { net, out: statusLines(net) };
+    case 'join':
+      net.join(args[0]!);
+      return { net, out: ['ok'] };
+    case 'add-learner':
+    case 'promote':
+    case 'remove':
+      try {
+        const index = net.raft(args[0]!).proposeConfChange({ type: cmd, node: args[1]! });
+        net.stabilize();
+        return { net, out: [`index ${index}`] };
+      } catch (err) {
+        return { net, out: [`error ${(err as Error).message}`] };
+      }
+    case 'transfer':
+      try {
+        net.raft(args[0]!).transferLeadership(args[1]!);
+        net.stabilize();
+        return { net, out: statusLines(net) };
+      } catch (err) {
+        return { net, out: [`error ${(err as Error).message}`] };
+      }
+    case 'conf': {
+      const c = net.raft(args[0]!).confState();
+      return { net, out: [`voters=${c.voters.join(',')} learners=${c.learners.join(',') || '-'}`] };
+    }
     case 'applied':
       return { net, out: [net.appliedData(args[0]!).join(' ') || '(none)'] };
     default:

@@ -55,6 +55,8 @@ export class Network {
   readonly delivered: Message[] = [];
   /** AppendEntries and InstallSnapshot messages emitted per link "from>to", delivered or not (flow-control assertions). */
   private readonly appendsSent = new Map<string, number>();
+  /** Nodes added with {@link Network.join}: they boot as learners of the initial configuration. */
+  private readonly joiners = new Set<NodeId>();
 
   constructor(private readonly options: NetworkOptions) {
     this.faults = new LinkFaults(`${options.seed ?? 1}/net`);
@@ -70,7 +72,7 @@ export class Network {
     return {
       id,
       voters: o.voters,
-      learners: o.learners ?? [],
+      learners: this.joiners.has(id) ? [...(o.learners ?? []), id] : (o.learners ?? []),
       electionTicks: o.electionTicks ?? 10,
       heartbeatTicks: o.heartbeatTicks ?? 1,
       rng: createRng(`${o.seed ?? 1}/${id}/${storage ? storage.hardState.term : 0}`),
@@ -121,6 +123,17 @@ export class Network {
     const r = this.node(id).raft;
     if (!r) throw new Error(`node ${id} is down`);
     return r;
+  }
+
+  /**
+   * Starts a new node `id` with empty storage, booting as a learner of the initial configuration
+   * (a joining server; the leader's log tells it the real configuration once it is added).
+   */
+  join(id: NodeId): void {
+    if (this.nodes.has(id)) throw new Error(`node ${id} exists`);
+    this.joiners.add(id);
+    this.nodes.set(id, { id, raft: null, storage: { hardState: { term: 0, vote: '', commit: 0 }, entries: [] }, applied: [], state: [], installed: [] });
+    this.start(id);
   }
 
   /** Stops `id`, keeping only its persisted storage (unstable state is lost, as in a crash). */
@@ -181,7 +194,7 @@ export class Network {
           }
           node.applied.push(...rd.committedEntries);
           const dec = new TextDecoder();
-          for (const e of rd.committedEntries) if (e.data.length > 0) node.state.push(dec.decode(e.data));
+          for (const e of rd.committedEntries) if (e.type === 'normal' && e.data.length > 0) node.state.push(dec.decode(e.data));
           raft.advance();
         }
       }
@@ -226,7 +239,7 @@ export class Network {
     return [...this.nodes.values()].filter((n) => n.raft?.status().role === 'leader').map((n) => n.id);
   }
 
-  /** The application state of `id`: data of every applied non-empty entry, decoded as UTF-8 (including what came in snapshots). */
+  /** The application state of `id`: data of every applied non-empty normal entry (config entries are Raft's), decoded as UTF-8 (including what came in snapshots). */
   appliedData(id: NodeId): string[] {
     return [...this.node(id).state];
   }

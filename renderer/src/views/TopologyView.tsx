@@ -1,11 +1,14 @@
 /**
  * Topology: the overlay as a graph (dagre, top to bottom from the Raft leader), nodes coloured and boxed
- * by team, down nodes greyed; hosts → nodes table; "what happened" (leader changes, nodes up/down).
+ * by team, down nodes greyed; hosts → nodes table; Raft membership with controls (promote a learner,
+ * remove a member, transfer leadership; each asks for confirmation and shows the node's refusal);
+ * "what happened" (leader changes, nodes up/down).
  */
-import { useMemo } from 'react';
+import { useMemo, useState } from 'react';
 import { Background, Handle, Position, ReactFlow, type Edge, type Node, type NodeHandle, type NodeProps } from '@xyflow/react';
 import type { ClusterStatus, NodeStatus } from '../../../core/control/api';
-import { useConsole } from '../context';
+import type { MemberOp } from '../actions';
+import { useActions, useConsole } from '../context';
 import { formatTime, teamColor } from '../lib/format';
 import { NODE_HEIGHT, NODE_WIDTH, layoutTopology, type TopologyLayout } from './layout';
 
@@ -214,6 +217,130 @@ function HostsTable({ status }: { status: ClusterStatus }) {
   );
 }
 
+/** A node's place in the Raft configuration in effect (thesis §4.1). */
+export type MemberKind = 'voter' | 'learner' | 'not a member';
+
+/**
+ * The controls a node gets: a learner can be promoted; a voter other than the leader can be made
+ * leader (thesis §3.10); any member can be removed, except the last voter (the node refuses it too).
+ */
+export function memberOps(id: string, kind: MemberKind, voters: number, leaderId: string | null): MemberOp[] {
+  if (kind === 'learner') return ['promote', 'remove'];
+  if (kind === 'voter') return [...(id !== leaderId ? (['transfer'] as const) : []), ...(voters > 1 ? (['remove'] as const) : [])];
+  return [];
+}
+
+const OP_LABEL: Record<MemberOp, string> = { promote: 'Promote', remove: 'Remove', transfer: 'Make leader' };
+const OP_QUESTION: Record<MemberOp, (id: string) => string> = {
+  promote: (id) => `Promote ${id} to voter?`,
+  remove: (id) => `Remove ${id} from the cluster?`,
+  transfer: (id) => `Transfer leadership to ${id}?`,
+};
+
+export interface MemberControlsProps {
+  id: string;
+  ops: MemberOp[];
+  /** The control waiting for confirmation, if any. */
+  confirming: MemberOp | null;
+  busy: boolean;
+  /** The node's last refusal for this member (shown until the next attempt). */
+  error: string | null;
+  onAsk(op: MemberOp): void;
+  onConfirm(): void;
+  onCancel(): void;
+}
+
+/** The buttons of one member row: first a click asks, then Confirm runs it (stateless; the panel keeps the state). */
+export function MemberControls({ id, ops, confirming, busy, error, onAsk, onConfirm, onCancel }: MemberControlsProps) {
+  return (
+    <div className="member-controls">
+      {confirming ? (
+        <>
+          <span className="member-question" data-testid={`member-question-${id}`}>
+            {OP_QUESTION[confirming](id)}
+          </span>
+          <button type="button" className={confirming === 'remove' ? 'btn small danger' : 'btn small primary'} data-testid={`member-confirm-${id}`} disabled={busy} onClick={onConfirm}>
+            {busy ? 'Working…' : `Confirm ${OP_LABEL[confirming].toLowerCase()}`}
+          </button>
+          <button type="button" className="btn small" data-testid={`member-cancel-${id}`} disabled={busy} onClick={onCancel}>
+            Cancel
+          </button>
+        </>
+      ) : (
+        ops.map((op) => (
+          <button key={op} type="button" className={op === 'remove' ? 'btn small danger-outline' : 'btn small'} data-testid={`member-${op}-${id}`} disabled={busy} onClick={() => onAsk(op)}>
+            {OP_LABEL[op]}
+          </button>
+        ))
+      )}
+      {error && (
+        <div className="error-text member-error" data-testid={`member-error-${id}`} role="alert">
+          {error}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function MembershipPanel({ status }: { status: ClusterStatus }) {
+  const actions = useActions();
+  const [confirming, setConfirming] = useState<{ id: string; op: MemberOp } | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [errors, setErrors] = useState<Record<string, string>>({});
+  const m = status.membership;
+  if (!m) return null;
+  const others = status.nodes.map((n) => n.id).filter((id) => !m.voters.includes(id) && !m.learners.includes(id));
+  const rows: { id: string; kind: MemberKind }[] = [
+    ...m.voters.map((id) => ({ id, kind: 'voter' as const })),
+    ...m.learners.map((id) => ({ id, kind: 'learner' as const })),
+    ...others.map((id) => ({ id, kind: 'not a member' as const })),
+  ];
+  const run = async (id: string, op: MemberOp) => {
+    setBusy(id);
+    setErrors((e) => ({ ...e, [id]: '' }));
+    try {
+      const error = await actions.membership(op, id);
+      setErrors((e) => ({ ...e, [id]: error ?? '' }));
+    } finally {
+      setBusy(null);
+      setConfirming(null);
+    }
+  };
+  return (
+    <section className="panel">
+      <h3>Raft membership</h3>
+      <table className="table compact" data-testid="membership-table">
+        <tbody>
+          {rows.map(({ id, kind }) => (
+            <tr key={id} data-testid={`member-row-${id}`} data-kind={kind}>
+              <td className="mono">
+                {id}
+                {status.leaderId === id && ' ♛'}
+              </td>
+              <td className="muted">{kind}</td>
+              <td>
+                <MemberControls
+                  id={id}
+                  ops={memberOps(id, kind, m.voters.length, status.leaderId)}
+                  confirming={confirming?.id === id ? confirming.op : null}
+                  busy={busy === id}
+                  error={errors[id] || null}
+                  onAsk={(op) => setConfirming({ id, op })}
+                  onConfirm={() => confirming && void run(id, confirming.op)}
+                  onCancel={() => setConfirming(null)}
+                />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div className="muted small">
+        Add a node with <code>clusterdesk member add ID HOST:PORT</code>, then start it with <code>clusterdesk node --join</code>.
+      </div>
+    </section>
+  );
+}
+
 interface Happening {
   at: number;
   source: 'status' | 'activity';
@@ -287,6 +414,7 @@ export function TopologyView() {
             <h3>Hosts</h3>
             <HostsTable status={status} />
           </section>
+          <MembershipPanel status={status} />
           <WhatHappened />
         </aside>
       </div>
