@@ -192,6 +192,26 @@ export interface PeerHandlers {
   localFiles(): Record<string, number>;
   /** Opens a readable stream of an object, or null when this node does not have it. */
   openObject(sha256: string): NodeJS.ReadableStream | null;
+  /** Bytes of the block with this SHA-256 (already validated as 64 hex digits), or null when this node has none. */
+  readBlock?(hash: string): Promise<Uint8Array | null>;
+}
+
+/** Most hashes one `GetBlocks` call may ask for (more is refused with INVALID_ARGUMENT). */
+export const MAX_GET_BLOCKS = 256;
+
+/**
+ * Checks a `GetBlocks` request: `hashes` must be a list of 1–{@link MAX_GET_BLOCKS} SHA-256 digests
+ * (64 lowercase hex digits; anything path-like or oversized is refused).
+ * @throws ValidationError naming the first problem
+ */
+export function validateBlocksRequest(req: Record<string, unknown>): string[] {
+  const hashes = req.hashes;
+  if (!Array.isArray(hashes) || hashes.length === 0) throw new ValidationError('GetBlocks: hashes must be a non-empty list');
+  if (hashes.length > MAX_GET_BLOCKS) throw new ValidationError(`GetBlocks: at most ${MAX_GET_BLOCKS} hashes per call, got ${hashes.length}`);
+  hashes.forEach((h, i) => {
+    if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw new ValidationError(`GetBlocks: hashes[${i}] is not a SHA-256 hex digest: ${JSON.stringify(String(h).slice(0, 80))}`);
+  });
+  return hashes as string[];
 }
 
 /**
@@ -297,6 +317,31 @@ export async function startPeerServer(opts: {
       stream.on('end', () => call.end());
       stream.on('error', (err: Error) => end(grpc.status.INTERNAL, `reading object ${sha}: ${err.message}`));
       call.on('cancelled', () => (stream as unknown as { destroy?: () => void }).destroy?.());
+    },
+    GetBlocks: async (call: grpc.ServerWritableStream<Record<string, unknown>, unknown>) => {
+      let hashes: string[];
+      try {
+        hashes = validateBlocksRequest(call.request);
+      } catch (err) {
+        logger.warn({ reason: (err as Error).message }, 'peer request refused');
+        call.emit('error', { code: grpc.status.INVALID_ARGUMENT, details: (err as Error).message });
+        return;
+      }
+      let cancelled = false;
+      call.on('cancelled', () => (cancelled = true));
+      const send = (msg: Record<string, unknown>): Promise<void> | void => {
+        if (!call.write(msg)) return new Promise<void>((r) => call.once('drain', () => r()));
+      };
+      try {
+        for (let i = 0; i < hashes.length; i++) {
+          if (cancelled) return;
+          const data = handlers.readBlock ? await handlers.readBlock(hashes[i]!) : null;
+          await send(data ? { index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } : { index: i, missing: true });
+        }
+        call.end();
+      } catch (err) {
+        call.emit('error', { code: grpc.status.INTERNAL, details: `GetBlocks: ${(err as Error).message}` });
+      }
     },
     GetObjects: async (call: grpc.ServerWritableStream<Record<string, unknown>, unknown>) => {
       const shas = Array.isArray(call.request.sha256) ? (call.request.sha256 as unknown[]).map(String) : [];
@@ -580,6 +625,41 @@ export class GrpcBlobFetcher {
         }
       });
       call.on('error', (err: grpc.ServiceError) => finish(new UnavailableError(err.details || err.message)));
+      call.on('end', () => finish(null));
+    });
+  }
+
+  /**
+   * One `GetBlocks` call to `source`: resolves with one entry per hash (the bytes sent, unverified,
+   * or null when `source` lacks the block). Rejects with UnavailableError when the call fails;
+   * aborting `signal` cancels the call.
+   */
+  getBlocks(source: string, hashes: string[], signal?: AbortSignal): Promise<(Uint8Array | null)[]> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new UnavailableError('fetch aborted'));
+      const out: (Uint8Array | null)[] = hashes.map(() => null);
+      const call = this.clients.dataClient(source).GetBlocks({ hashes }, { deadline: Date.now() + 120_000 });
+      let done = false;
+      const onAbort = (): void => {
+        call.cancel?.();
+        finish(new UnavailableError('fetch aborted'));
+      };
+      const finish = (err: Error | null): void => {
+        if (done) return;
+        done = true;
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(err);
+        else resolve(out);
+      };
+      signal?.addEventListener('abort', onAbort);
+      call.on('data', (r: { index: number; data: Buffer; missing: boolean }) => {
+        if (!Number.isInteger(r.index) || r.index < 0 || r.index >= hashes.length) {
+          call.cancel?.();
+          return finish(new ValidationError(`GetBlocks reply from ${source} has index ${r.index} outside 0..${hashes.length - 1}`));
+        }
+        out[r.index] = r.missing ? null : r.data;
+      });
+      call.on('error', (err: grpc.ServiceError) => finish(new UnavailableError(`GetBlocks from ${source}: ${err.details || err.message}`)));
       call.on('end', () => finish(null));
     });
   }

@@ -19,21 +19,22 @@
  * - Invalid paths (see `paths.ts`) are refused with a log line and an `error` activity entry.
  * - Without a quorum, commits fail and are retried with backoff; local work continues.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type Stats } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, rename, rm, rmdir, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import { LockConflictError, NotFoundError, PathError, ValidationError } from '../common/errors';
+import { LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, LockInfo } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
 import { Hasher } from './hasher';
-import { ObjectStore } from './object-store';
+import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
 import { planPath } from './planner';
 import { LOCK_PREFIX, parseLock } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
+import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, isSingleBlock, type BlockInfo } from './blocks';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
 /** KV prefix of file locks: `locks/<path>` → JSON `LockInfo` (written by the lock manager). */
@@ -53,7 +54,27 @@ export interface BlobFetcher {
    * index record (a hint: implementations may batch small objects).
    */
   fetch(sha256: string, sources: string[], destPath: string, signal?: AbortSignal, size?: number): Promise<void | { verified: boolean }>;
+  /**
+   * Asks node `source` for the blocks `hashes` (SHA-256 hex; at most {@link MAX_BLOCKS_PER_REQUEST}
+   * per call) in one streamed request (peer RPC `GetBlocks`). Resolves with one entry per hash, in
+   * order: the bytes the peer sent (unverified: the engine checks them) or null when the peer does
+   * not have that block. Rejects when the call fails (peer down, refused, aborted).
+   */
+  getBlocks(source: string, hashes: string[], signal?: AbortSignal): Promise<(Uint8Array | null)[]>;
 }
+
+/** Most blocks asked for in one `GetBlocks` call (the server refuses more). */
+export const MAX_BLOCKS_PER_REQUEST = 256;
+/** Target bytes per `GetBlocks` call made by the receiver. */
+const FETCH_BATCH_BYTES = 4 << 20;
+/** `GetBlocks` calls in flight per file (spread over the file's sources). */
+const FETCH_CALLS_PER_FILE = 4;
+/** Bytes of fetched blocks held in memory at once, across all files. */
+const FETCH_BUDGET_BYTES = 64 << 20;
+/** How long a file deleted by a remote change is kept (outside the folder) as a block source for a rename's create (ms). */
+const HELD_MS = 120_000;
+/** Partial files in the staging dir older than this are removed at start instead of resumed (ms). */
+const PARTIAL_MAX_AGE_MS = 24 * 3600_000;
 
 /** Options of {@link SyncEngine}. */
 export interface SyncEngineOptions {
@@ -99,6 +120,8 @@ interface SyncedState {
   /** Size and mtime of the local file when synced (skip re-hashing an unchanged file). */
   size?: number;
   mtimeMs?: number;
+  /** Manifest object of the synced content (multi-block files). */
+  manifest?: string;
 }
 
 interface IndexEntry {
@@ -110,6 +133,10 @@ interface LocalFile {
   sha256: string;
   size: number;
   mtimeMs: number;
+  /** Block hashes (`blocks.ts` layout), when known. */
+  blocks?: string[];
+  /** Manifest object id, when known (multi-block files). */
+  manifest?: string;
   /** A temp file in the object store holding exactly the bytes hashed (consumed by a commit, else removed). */
   staged?: string;
 }
@@ -199,6 +226,18 @@ export class SyncEngine {
   private readonly stagingDir: string;
   /** True when the staging dir and the folder are on one filesystem (rename works between them). */
   private stageOutside = false;
+  /** Local block sources: block hash → a file (absolute path) holding it at an offset. */
+  private readonly blockAt = new Map<string, { abs: string; offset: number; size: number }>();
+  /** Blocks indexed per absolute path (to drop them when the file changes or goes). */
+  private readonly blocksOfAbs = new Map<string, BlockInfo[]>();
+  /** Files removed by remote deletes, kept in the staging dir as block sources for a while: path → timer. */
+  private readonly held = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Partial file being built per folder path (removed when a newer version replaces it). */
+  private readonly partials = new Map<string, string>();
+  private fetchBudget = FETCH_BUDGET_BYTES;
+  private readonly budgetWaiters: (() => void)[] = [];
+  /** Transfer counters since start (bytes): fetched from peers, copied from local files, reused from a partial file. */
+  readonly transferStats = { fetchedBytes: 0, copiedBytes: 0, resumedBytes: 0, rejectedBlocks: 0 };
 
   constructor(options: SyncEngineOptions) {
     this.opts = options;
@@ -236,8 +275,7 @@ export class SyncEngine {
     await mkdir(this.folder, { recursive: true });
     await mkdir(this.opts.dataDir, { recursive: true });
     await this.objects.init();
-    await rm(this.stagingDir, { recursive: true, force: true });
-    await mkdir(this.stagingDir, { recursive: true });
+    await this.cleanStaging();
     this.stageOutside = (await stat(this.folder)).dev === (await stat(this.stagingDir)).dev;
     if (!this.hasher) this.hasher = new Hasher();
     await this.loadState();
@@ -274,6 +312,13 @@ export class SyncEngine {
     if (!drained) this.log.warn({ backlog: this.backlog() }, `in-flight sync work did not finish within ${STOP_DRAIN_MS} ms of stop`);
     this.abort = new AbortController();
     this.pending.clear();
+    for (const [p, t] of this.held) {
+      clearTimeout(t);
+      await rm(p, { force: true }).catch(() => undefined);
+    }
+    this.held.clear();
+    this.blockAt.clear();
+    this.blocksOfAbs.clear();
     if (this.stateTimer) clearTimeout(this.stateTimer);
     this.stateTimer = null;
     this.stateDirty = true;
@@ -382,12 +427,6 @@ export class SyncEngine {
     return this.hasher.hash(path, copyTo);
   }
 
-  /** A temp path from which a file is renamed to `abs`: in the staging dir when it shares the folder's filesystem, else beside `abs`. */
-  private stagingTemp(abs: string): string {
-    const name = randomBytes(6).toString('hex');
-    return this.stageOutside ? join(this.stagingDir, name) : join(dirname(abs), TEMP_PREFIX + name);
-  }
-
   /** Renames a finished temp file into place; falls back to in-folder temps if the filesystems differ after all. */
   private async placeFile(tmp: string, abs: string): Promise<void> {
     try {
@@ -402,15 +441,290 @@ export class SyncEngine {
     }
   }
 
-  /** Puts the local file's content into the object store (the staged copy when there is one). */
-  private async storeLocal(path: string, local: LocalFile): Promise<void> {
-    const staged = local.staged;
-    if (staged) {
-      local.staged = undefined;
-      await this.objects.adoptVerified(staged, local.sha256);
-    } else {
-      await this.objects.putFile(this.abs(path), local.sha256);
+  /**
+   * Makes the local file's block list available to peers: for a multi-block file, stores its
+   * manifest object (peers fetch it by the hash the index record carries) and returns its id;
+   * undefined for a file of at most one block. The file's bytes stay in the folder: peers' block
+   * requests are served from there ({@link readBlock}) and verified by the receiver.
+   * @throws Replan when the block hashes are unknown (re-hash the file)
+   */
+  private async storeLocal(path: string, local: LocalFile): Promise<string | undefined> {
+    if (isSingleBlock(local.size)) return undefined;
+    if (local.manifest && this.objects.has(local.manifest)) return local.manifest;
+    if (!local.blocks) {
+      this.hashCache.delete(path);
+      const st = this.state.get(path);
+      if (st) delete st.mtimeMs; // forces a re-hash
+      throw new Replan(1);
     }
+    const text = encodeManifest(local.size, local.blocks);
+    const id = createHash('sha256').update(text).digest('hex');
+    if (!this.objects.has(id)) {
+      const tmp = this.objects.tempPath();
+      await writeFile(tmp, text);
+      await this.objects.adoptVerified(tmp, id);
+    }
+    local.manifest = id;
+    return id;
+  }
+
+  // ---------------------------------------------------------------- blocks
+
+  /** Records that `abs` holds `blocks` (replacing what was recorded for it). */
+  private indexBlocks(abs: string, blocks: BlockInfo[]): void {
+    this.unindexBlocks(abs);
+    this.blocksOfAbs.set(abs, blocks);
+    for (const b of blocks) this.blockAt.set(b.hash, { abs, offset: b.offset, size: b.size });
+  }
+
+  private unindexBlocks(abs: string): void {
+    const old = this.blocksOfAbs.get(abs);
+    if (!old) return;
+    this.blocksOfAbs.delete(abs);
+    for (const b of old) if (this.blockAt.get(b.hash)?.abs === abs) this.blockAt.delete(b.hash);
+  }
+
+  /** Indexes a local file's blocks from its hashes, or from its manifest when only that is known. */
+  private async indexLocal(path: string, local: LocalFile): Promise<void> {
+    const abs = this.abs(path);
+    const cur = this.blocksOfAbs.get(abs);
+    if (local.size === 0) return this.indexBlocks(abs, []);
+    if (isSingleBlock(local.size)) {
+      if (cur?.length !== 1 || cur[0]!.hash !== local.sha256) this.indexBlocks(abs, [{ offset: 0, size: local.size, hash: local.sha256 }]);
+      return;
+    }
+    if (local.blocks) {
+      const hashes = local.blocks;
+      const same = cur !== undefined && cur.length === hashes.length && cur.every((blk, i) => blk.hash === hashes[i] && blk.offset + blk.size <= local.size);
+      if (!same) this.indexBlocks(abs, blocksOf(local.size, hashes));
+      return;
+    }
+    if (cur || !local.manifest || !this.objects.has(local.manifest)) return;
+    try {
+      this.indexBlocks(abs, decodeManifest(await readFile(this.objects.pathOf(local.manifest), 'utf8'), local.size));
+    } catch (err) {
+      this.log.warn({ path, err: (err as Error).message }, 'stored manifest unreadable; blocks of this file are not offered');
+    }
+  }
+
+  /**
+   * Bytes of block `hash` for a peer's `GetBlocks`, read from the local file that holds it; null
+   * when this node has no such block. Not verified here: the receiver checks every block's hash.
+   * @throws ValidationError for a malformed hash
+   */
+  async readBlock(hash: string): Promise<Uint8Array | null> {
+    assertSha256(hash);
+    const loc = this.blockAt.get(hash);
+    if (!loc) return null;
+    let fh;
+    try {
+      fh = await open(loc.abs, 'r');
+    } catch {
+      return null;
+    }
+    try {
+      const buf = Buffer.allocUnsafe(loc.size);
+      let got = 0;
+      while (got < loc.size) {
+        const { bytesRead } = await fh.read(buf, got, loc.size - got, loc.offset + got);
+        if (bytesRead === 0) return null; // the file shrank: not this block any more
+        got += bytesRead;
+      }
+      return buf;
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** The block list of `rec` (a one-block file's hash, or its manifest, fetched from `sources` when missing locally). */
+  private async blockList(rec: IndexRecord, sources: string[]): Promise<BlockInfo[]> {
+    if (rec.size === 0) return [];
+    if (isSingleBlock(rec.size) || !rec.manifest) {
+      if (!isSingleBlock(rec.size)) throw new ValidationError(`index record of ${rec.path} (${rec.size} bytes) has no block manifest`);
+      return [{ offset: 0, size: rec.size, hash: rec.sha256 }];
+    }
+    if (!this.objects.has(rec.manifest)) {
+      const tmp = this.objects.tempPath();
+      let verified = false;
+      try {
+        const r = await this.opts.fetcher.fetch(rec.manifest, sources, tmp, this.abort.signal);
+        verified = !!r && r.verified === true;
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      if (verified) await this.objects.adoptVerified(tmp, rec.manifest);
+      else await this.objects.adopt(tmp, rec.manifest);
+    }
+    return decodeManifest(await readFile(this.objects.pathOf(rec.manifest), 'utf8'), rec.size);
+  }
+
+  private async takeBudget(bytes: number): Promise<void> {
+    const want = Math.min(bytes, FETCH_BUDGET_BYTES);
+    while (this.fetchBudget < want) await new Promise<void>((r) => this.budgetWaiters.push(r));
+    this.fetchBudget -= want;
+  }
+
+  private giveBudget(bytes: number): void {
+    this.fetchBudget += Math.min(bytes, FETCH_BUDGET_BYTES);
+    for (const w of this.budgetWaiters.splice(0)) w();
+  }
+
+  /**
+   * Builds version `rec` of `path` in a partial file (Syncthing's temp-file puller): blocks the
+   * partial already holds (an interrupted transfer) are kept, blocks any local file holds are
+   * copied (verified), the rest are fetched from `sources` with `GetBlocks`, several calls in
+   * parallel over different sources, each block verified before it is written. Returns the
+   * partial's path (complete, size `rec.size`). On failure the partial is kept for the retry.
+   * @throws BlockVerifyError when a block could not be had intact from any source; UnavailableError when no source has it
+   */
+  private async buildFile(path: string, rec: IndexRecord, sources: string[]): Promise<{ part: string; blocks: BlockInfo[] }> {
+    const abs = this.abs(path);
+    const want = await this.blockList(rec, sources);
+    const part = this.partialPath(abs, rec);
+    const old = this.partials.get(path);
+    if (old && old !== part) await rm(old, { force: true });
+    this.partials.set(path, part);
+    let have = want.map(() => false);
+    const st = await stat(part).catch(() => null);
+    if (st && st.isFile() && st.size === rec.size && want.length > 0) {
+      have = await this.hasher!.checkBlocks(part, want);
+      this.transferStats.resumedBytes += want.reduce((n, b, i) => n + (have[i] ? b.size : 0), 0);
+    } else {
+      await writeFile(part, '');
+      if (rec.size > 0) await truncate(part, rec.size);
+    }
+    // Local copies, grouped by source file.
+    const bySource = new Map<string, { i: number; srcOffset: number }[]>();
+    want.forEach((b, i) => {
+      if (have[i]) return;
+      const loc = this.blockAt.get(b.hash);
+      if (!loc || loc.size !== b.size || loc.abs === part) return;
+      const list = bySource.get(loc.abs) ?? [];
+      list.push({ i, srcOffset: loc.offset });
+      bySource.set(loc.abs, list);
+    });
+    for (const [src, list] of bySource) {
+      const ok = await this.hasher!.copyBlocks(
+        src,
+        part,
+        list.map((x) => ({ srcOffset: x.srcOffset, destOffset: want[x.i]!.offset, size: want[x.i]!.size, hash: want[x.i]!.hash })),
+      );
+      list.forEach((x, k) => {
+        if (!ok[k]) return;
+        have[x.i] = true;
+        this.transferStats.copiedBytes += want[x.i]!.size;
+      });
+      if (ok.some((v) => !v)) this.unindexBlocks(src); // that file changed since it was indexed
+    }
+    const need = want.filter((_, i) => !have[i]);
+    if (need.length > 0) await this.fetchBlocks(part, need, sources);
+    return { part, blocks: want };
+  }
+
+  /** Fetches `need` into `part` from `sources`: batches spread over the sources, a failed or corrupt block retried from the next source. */
+  private async fetchBlocks(part: string, need: BlockInfo[], sources: string[]): Promise<void> {
+    if (sources.length === 0) throw new UnavailableError('no peer to fetch blocks from');
+    const queue = batchBlocks(need, MAX_BLOCKS_PER_REQUEST, FETCH_BATCH_BYTES).map((blocks, k) => ({ blocks, attempt: 0, k }));
+    const maxAttempts = sources.length + 2;
+    let lastErr: Error | null = null;
+    const worker = async (): Promise<void> => {
+      for (let job = queue.shift(); job; job = queue.shift()) {
+        if (!this.running) throw new UnavailableError('sync engine stopped');
+        const source = sources[(job.k + job.attempt) % sources.length]!;
+        const bytes = job.blocks.reduce((n, b) => n + b.size, 0);
+        const failed: BlockInfo[] = [];
+        await this.takeBudget(bytes);
+        try {
+          let got: (Uint8Array | null)[];
+          try {
+            got = await this.opts.fetcher.getBlocks(source, job.blocks.map((b) => b.hash), this.abort.signal);
+          } catch (err) {
+            lastErr = err as Error;
+            this.log.debug({ source, err: lastErr.message }, 'GetBlocks failed; trying the next source');
+            got = [];
+          }
+          const items: { offset: number; hash: string; data: Uint8Array }[] = [];
+          const idx: BlockInfo[] = [];
+          job.blocks.forEach((b, i) => {
+            const data = got[i];
+            if (data && data.length === b.size) {
+              items.push({ offset: b.offset, hash: b.hash, data });
+              idx.push(b);
+            } else {
+              if (data) {
+                lastErr = new BlockVerifyError(b.hash, source);
+                this.transferStats.rejectedBlocks++;
+              } else if (got.length > 0) lastErr = new UnavailableError(`${source} does not have block ${b.hash.slice(0, 12)}…`);
+              failed.push(b);
+            }
+          });
+          if (items.length > 0) {
+            const ok = await this.hasher!.writeBlocks(part, items);
+            ok.forEach((v, i) => {
+              if (v) {
+                this.transferStats.fetchedBytes += idx[i]!.size;
+                return;
+              }
+              const err = new BlockVerifyError(idx[i]!.hash, source);
+              this.transferStats.rejectedBlocks++;
+              this.log.warn({ source, hash: idx[i]!.hash, err: err.message }, 'rejected a corrupt block; fetching it again');
+              lastErr = err;
+              failed.push(idx[i]!);
+            });
+          }
+        } finally {
+          this.giveBudget(bytes);
+        }
+        if (failed.length > 0) {
+          if (job.attempt + 1 >= maxAttempts) throw lastErr ?? new UnavailableError('blocks could not be fetched');
+          queue.push({ blocks: failed, attempt: job.attempt + 1, k: job.k });
+        }
+      }
+    };
+    const n = Math.min(FETCH_CALLS_PER_FILE, Math.max(1, queue.length));
+    await Promise.all(Array.from({ length: n }, () => worker()));
+  }
+
+  /** Deterministic partial-file path for version `rec` of the file at `abs` (so a retry or restart resumes it). */
+  private partialPath(abs: string, rec: IndexRecord): string {
+    const name = `${createHash('sha256').update(rec.path).digest('hex').slice(0, 16)}-${rec.sha256.slice(0, 16)}.part`;
+    return this.stageOutside ? join(this.stagingDir, name) : join(dirname(abs), TEMP_PREFIX + name);
+  }
+
+  /** Keeps resumable partial files (recent `.part`) in the staging dir; removes everything else there. */
+  private async cleanStaging(): Promise<void> {
+    await mkdir(this.stagingDir, { recursive: true });
+    for (const name of await readdir(this.stagingDir).catch(() => [] as string[])) {
+      const p = join(this.stagingDir, name);
+      const st = await lstat(p).catch(() => null);
+      if (st && st.isFile() && name.endsWith('.part') && Date.now() - st.mtimeMs < PARTIAL_MAX_AGE_MS) continue;
+      await rm(p, { recursive: true, force: true });
+    }
+  }
+
+  /** Moves a file a remote delete removes to the staging dir, offering its blocks for {@link HELD_MS} (a rename's create finds them). */
+  private async holdDeleted(path: string): Promise<boolean> {
+    const abs = this.abs(path);
+    const blocks = this.blocksOfAbs.get(abs);
+    if (!this.stageOutside || !blocks || blocks.length === 0) return false;
+    const dest = join(this.stagingDir, `held-${randomBytes(6).toString('hex')}`);
+    try {
+      await rename(abs, dest);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return true;
+      return false;
+    }
+    this.unindexBlocks(abs);
+    this.indexBlocks(dest, blocks);
+    const t = setTimeout(() => {
+      this.held.delete(dest);
+      this.unindexBlocks(dest);
+      void rm(dest, { force: true });
+    }, HELD_MS);
+    t.unref?.();
+    this.held.set(dest, t);
+    return true;
   }
 
   /** Re-plans every path on disk, in the index or in the sync state (cheap: unchanged files are not re-hashed). */
@@ -507,11 +821,9 @@ export class SyncEngine {
   private async reconcile(path: string): Promise<void> {
     normalizePath(path); // throws PathError for paths that must never be written
     const local = await this.readLocal(path);
-    try {
-      await this.reconcileWith(path, local);
-    } finally {
-      if (local?.staged) await unlink(local.staged).catch(() => undefined);
-    }
+    if (local) await this.indexLocal(path, local);
+    else this.unindexBlocks(this.abs(path));
+    await this.reconcileWith(path, local);
   }
 
   private async reconcileWith(path: string, local: LocalFile | null): Promise<void> {
@@ -571,30 +883,28 @@ export class SyncEngine {
     if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return cached;
     const synced = this.state.get(path);
     if (synced?.sha256 && synced.size === st.size && synced.mtimeMs === st.mtimeMs) {
-      const f = { sha256: synced.sha256, size: st.size, mtimeMs: st.mtimeMs };
+      const f: LocalFile = { sha256: synced.sha256, size: st.size, mtimeMs: st.mtimeMs, ...(synced.manifest ? { manifest: synced.manifest } : {}) };
       this.hashCache.set(path, f);
       return f;
     }
     const settle = st.size <= SMALL_FILE ? Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS) : this.stabilityMs;
     const age = Date.now() - st.mtimeMs;
     if (age >= 0 && age < settle) throw new Replan(Math.max(1, Math.ceil(settle - age))); // still settling
-    // Hash and copy into the object store in one read; never trust bytes whose size or mtime moved meanwhile.
-    const staged = this.objects.tempPath();
+    // Hash the file and its blocks in one read; never trust bytes whose size or mtime moved meanwhile.
     let h: LocalFile;
     try {
-      h = await this.hash(abs, staged);
+      h = await this.hash(abs);
     } catch (err) {
       if (errCode(err) === 'ENOENT') throw new Replan(1);
       throw err;
     }
     const after = await lstat(abs).catch(() => null);
     if (h.size !== st.size || h.mtimeMs !== st.mtimeMs || !after || after.size !== st.size || after.mtimeMs !== st.mtimeMs) {
-      await rm(staged, { force: true });
       throw new Replan(settle); // still being written
     }
-    const local = { sha256: h.sha256, size: h.size, mtimeMs: h.mtimeMs };
+    const local: LocalFile = { sha256: h.sha256, size: h.size, mtimeMs: h.mtimeMs, blocks: h.blocks };
     this.hashCache.set(path, local);
-    return { ...local, staged };
+    return local;
   }
 
   private async commit(path: string, local: LocalFile | null, idx: IndexEntry | null): Promise<void> {
@@ -609,8 +919,9 @@ export class SyncEngine {
       }
     }
     if (local) {
+      let manifest: string | undefined;
       try {
-        await this.storeLocal(path, local);
+        manifest = await this.storeLocal(path, local);
       } catch (err) {
         if (err instanceof ValidationError || errCode(err) === 'ENOENT') throw new Replan(this.stabilityMs); // changed under us
         throw err;
@@ -623,13 +934,15 @@ export class SyncEngine {
         deleted: false,
         modifiedBy: this.opts.nodeId,
         modifiedAt: Math.round(local.mtimeMs),
+        ...(manifest ? { manifest } : {}),
       };
     } else {
       if (!idx || idx.record.deleted) {
         this.markSynced(path, idx, null);
         return;
       }
-      record = { ...idx.record, version: idx.record.version + 1, deleted: true, modifiedBy: this.opts.nodeId, modifiedAt: Date.now() };
+      const { manifest: _m, ...rest } = idx.record;
+      record = { ...rest, version: idx.record.version + 1, deleted: true, modifiedBy: this.opts.nodeId, modifiedAt: Date.now() };
     }
     const lock = this.locks.get(path);
     const resp = await this.commitTxn(path, record, idx?.modRevision ?? 0, lock?.modRevision ?? 0);
@@ -712,7 +1025,8 @@ export class SyncEngine {
     const abs = this.abs(path);
     if (!idx || idx.record.deleted) {
       if (IS_WINDOWS) await chmod(abs, 0o644).catch(() => undefined); // Windows cannot delete a read-only file
-      await rm(abs, { force: true });
+      if (!(await this.holdDeleted(path))) await rm(abs, { force: true });
+      this.unindexBlocks(abs);
       this.hashCache.delete(path);
       this.readOnlyByUs.delete(path);
       await this.removeEmptyParents(path);
@@ -722,25 +1036,11 @@ export class SyncEngine {
       return;
     }
     const rec = idx.record;
-    if (!this.objects.has(rec.sha256)) {
-      const sources = [...new Set([rec.modifiedBy, ...(this.opts.peers?.() ?? [])])].filter((n) => n !== this.opts.nodeId);
-      const tmp = this.objects.tempPath();
-      let verified = false;
-      try {
-        const r = await this.opts.fetcher.fetch(rec.sha256, sources, tmp, this.abort.signal, rec.size);
-        verified = !!r && r.verified === true;
-      } catch (err) {
-        await rm(tmp, { force: true });
-        throw err;
-      }
-      // Verifies SHA-256 unless the fetcher already did while writing; rejects (stores nothing) on mismatch.
-      if (verified) await this.objects.adoptVerified(tmp, rec.sha256);
-      else await this.objects.adopt(tmp, rec.sha256);
-    }
+    const sources = [...new Set([rec.modifiedBy, ...(this.opts.peers?.() ?? [])])].filter((n) => n !== this.opts.nodeId);
     await mkdir(dirname(abs), { recursive: true });
-    const tmp = this.stagingTemp(abs);
+    // Built from local blocks and verified fetched blocks; kept on failure so a retry resumes it.
+    const { part: tmp, blocks } = await this.buildFile(path, rec, sources);
     try {
-      await this.objects.copyTo(rec.sha256, tmp);
       await chmod(tmp, 0o644);
       const at = new Date(rec.modifiedAt);
       await utimes(tmp, at, at);
@@ -750,12 +1050,14 @@ export class SyncEngine {
       if (changed) throw new Replan(1);
       if (IS_WINDOWS && now && (now.mode & 0o200) === 0) await chmod(abs, 0o644); // Windows cannot replace a read-only file
       await this.placeFile(tmp, abs);
+      this.partials.delete(path);
     } catch (err) {
-      await unlink(tmp).catch(() => undefined);
+      if (!(err instanceof Replan)) await unlink(tmp).catch(() => undefined);
       throw err;
     }
     const st = await lstat(abs);
-    const local = { sha256: rec.sha256, size: st.size, mtimeMs: st.mtimeMs };
+    const local: LocalFile = { sha256: rec.sha256, size: st.size, mtimeMs: st.mtimeMs, blocks: blocks.map((b) => b.hash), ...(rec.manifest ? { manifest: rec.manifest } : {}) };
+    this.indexBlocks(abs, blocks);
     this.hashCache.set(path, local);
     this.readOnlyByUs.delete(path);
     this.markSynced(path, idx, local);
@@ -795,6 +1097,8 @@ export class SyncEngine {
       return;
     }
     const next: SyncedState = { sha256: idx.record.deleted ? null : idx.record.sha256, version: idx.record.version, modRevision: idx.modRevision };
+    const manifest = idx.record.deleted ? undefined : (idx.record.manifest ?? local?.manifest);
+    if (manifest) next.manifest = manifest;
     if (local) {
       next.size = local.size;
       next.mtimeMs = local.mtimeMs;

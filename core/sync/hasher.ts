@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { ConfigError } from '../common/errors';
-import type { HashFailure, HashResult } from './hash-worker';
+import type { BlocksResult, CheckBlocksTask, CopyBlocksTask, HashFailure, HashResult, WriteBlocksTask } from './hash-worker';
 
 export type { HashResult } from './hash-worker';
 
@@ -67,6 +67,31 @@ export class Hasher {
     const r = (await this.pool.run(copyTo ? { path, copyTo } : { path })) as HashResult | HashFailure;
     if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path });
     return r;
+  }
+
+  /**
+   * Copies blocks from local file `src` into `dest` at the given offsets, each only after its bytes
+   * re-hash to the expected SHA-256 (the source may have changed since it was indexed). Resolves
+   * with one flag per item; a missing `src` gives all false. Rejects (with `code`) when `dest` cannot be written.
+   */
+  async copyBlocks(src: string, dest: string, items: CopyBlocksTask['items']): Promise<boolean[]> {
+    return this.runBlocks({ kind: 'copyBlocks', src, dest, items });
+  }
+
+  /** Writes fetched blocks into `dest` at their offsets; an item whose bytes do not hash to its `hash` is not written (false). */
+  async writeBlocks(dest: string, items: WriteBlocksTask['items']): Promise<boolean[]> {
+    return this.runBlocks({ kind: 'writeBlocks', dest, items });
+  }
+
+  /** Which of `items` the file at `path` already holds (true when the bytes at the offset hash to `hash`). */
+  async checkBlocks(path: string, items: CheckBlocksTask['items']): Promise<boolean[]> {
+    return this.runBlocks({ kind: 'checkBlocks', path, items });
+  }
+
+  private async runBlocks(task: CopyBlocksTask | WriteBlocksTask | CheckBlocksTask): Promise<boolean[]> {
+    const r = (await this.pool.run(task)) as BlocksResult | HashFailure;
+    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
+    return r.ok;
   }
 
   /** Stops the worker threads. Idempotent. */
