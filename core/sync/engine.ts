@@ -668,7 +668,7 @@ export class SyncEngine {
               }
               const err = new BlockVerifyError(idx[i]!.hash, source);
               this.transferStats.rejectedBlocks++;
-              this.log.warn({ source, hash: idx[i]!.hash, err: err.message }, 'rejected a corrupt block; fetching it again');
+              this.log.warn({ source, hash: idx[i]!.hash, err: err.message, name: err.name, code: err.code }, 'rejected a corrupt block; fetching it again');
               lastErr = err;
               failed.push(idx[i]!);
             });
@@ -808,7 +808,7 @@ export class SyncEngine {
         const n = (this.attempts.get(path) ?? 0) + 1;
         this.attempts.set(path, n);
         const delay = Math.min(MAX_BACKOFF_MS, 200 * 2 ** (n - 1));
-        this.log.warn({ path, err: (err as Error).message, retryInMs: delay }, 'sync of path failed; will retry');
+        this.log.warn({ path, err: (err as Error).message, name: (err as Error).name, code: errCode(err), retryInMs: delay }, 'sync of path failed; will retry');
         this.schedule(path, delay);
       }
     } finally {
