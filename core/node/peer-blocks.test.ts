@@ -78,6 +78,24 @@ describe('GetBlocks peer RPC', () => {
     expect(Buffer.from(got[3]!).equals(two)).toBe(true);
   });
 
+  it('small requests made together share calls and each gets its own blocks back', async () => {
+    const asks = Array.from({ length: 150 }, (_, i) => (i % 3 === 0 ? [sha(two)] : i % 3 === 1 ? [sha(one), sha(two)] : ['e'.repeat(64)]));
+    const got = await Promise.all(asks.map((hs) => fetcher.getBlocks('S', hs, undefined, 10_000)));
+    got.forEach((r, i) => {
+      expect(r).toHaveLength(asks[i]!.length);
+      if (i % 3 === 0) expect(Buffer.from(r[0]!).equals(two)).toBe(true);
+      if (i % 3 === 1) expect(Buffer.from(r[0]!).equals(one) && Buffer.from(r[1]!).equals(two)).toBe(true);
+      if (i % 3 === 2) expect(r[0]).toBeNull();
+    });
+    // An aborted request rejects without failing the others of its call.
+    const ac = new AbortController();
+    const a = fetcher.getBlocks('S', [sha(one)], ac.signal, 10);
+    const b = fetcher.getBlocks('S', [sha(two)], undefined, 10);
+    ac.abort();
+    await expect(a).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
+    expect(Buffer.from((await b)[0]!).equals(two)).toBe(true);
+  });
+
   const raw = (hashes: unknown): Promise<{ code: number; details: string }> =>
     new Promise((resolve) => {
       const call = clients.dataClient('S').GetBlocks({ hashes }, { deadline: Date.now() + 5000 });

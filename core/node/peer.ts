@@ -137,6 +137,9 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 1000,
   'grpc.max_receive_message_length': 64 << 20,
   'grpc.max_send_message_length': 64 << 20,
+  // HTTP/2 receive window of 16 MiB (default 64 KiB): block streams are not throttled to one
+  // window per event-loop turn of the receiver (measured ~3× faster for 64 MiB of blocks on loopback).
+  'grpc-node.flow_control_window': 16 << 20,
 };
 
 /** Lazily created gRPC clients, one Peer and one Data client per node. */
@@ -489,6 +492,11 @@ export class GrpcRaftTransport implements RaftTransport {
   }
 }
 
+/** Block requests of at most this many bytes may share a `GetBlocks` call with others to the same source. */
+const MERGE_MAX_BYTES = 256 << 10;
+/** Most hashes in one merged `GetBlocks` call. */
+const MERGE_MAX_HASHES = 64;
+
 /** Objects up to this size may be fetched several per `GetObjects` call. */
 const BATCH_MAX_OBJECT = 1 << 20;
 /** Objects per `GetObjects` call, and such calls in flight per source. */
@@ -629,12 +637,70 @@ export class GrpcBlobFetcher {
     });
   }
 
+  /** Small block requests waiting to share one `GetBlocks` call, by source. */
+  private readonly blockQueues = new Map<string, { hashes: string[]; resolve: (r: (Uint8Array | null)[]) => void; reject: (e: Error) => void }[]>();
+
   /**
-   * One `GetBlocks` call to `source`: resolves with one entry per hash (the bytes sent, unverified,
-   * or null when `source` lacks the block). Rejects with UnavailableError when the call fails;
-   * aborting `signal` cancels the call.
+   * Blocks `hashes` from `source`: resolves with one entry per hash (the bytes sent, unverified,
+   * or null when `source` lacks the block). Rejects with UnavailableError when the call fails or
+   * `signal` aborts. Requests of at most {@link MERGE_MAX_BYTES} (`bytes`, the blocks' total size)
+   * made in the same event-loop turn share one call of up to {@link MERGE_MAX_HASHES} hashes
+   * (many small files, one round trip); larger ones get their own call.
    */
-  getBlocks(source: string, hashes: string[], signal?: AbortSignal): Promise<(Uint8Array | null)[]> {
+  getBlocks(source: string, hashes: string[], signal?: AbortSignal, bytes?: number): Promise<(Uint8Array | null)[]> {
+    if (bytes === undefined || bytes > MERGE_MAX_BYTES || hashes.length >= MERGE_MAX_HASHES) return this.getBlocksCall(source, hashes, signal);
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(new UnavailableError('fetch aborted'));
+      const onAbort = (): void => reject(new UnavailableError('fetch aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const q = this.blockQueues.get(source) ?? [];
+      q.push({
+        hashes,
+        resolve: (r) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      });
+      this.blockQueues.set(source, q);
+      if (q.length === 1) setImmediate(() => this.flushBlockQueue(source));
+    });
+  }
+
+  private flushBlockQueue(source: string): void {
+    const q = this.blockQueues.get(source) ?? [];
+    this.blockQueues.delete(source);
+    while (q.length > 0) {
+      const group: typeof q = [];
+      let n = 0;
+      while (q.length > 0 && n + q[0]!.hashes.length <= MERGE_MAX_HASHES) {
+        const r = q.shift()!;
+        group.push(r);
+        n += r.hashes.length;
+      }
+      this.getBlocksCall(
+        source,
+        group.flatMap((r) => r.hashes),
+      ).then(
+        (all) => {
+          let at = 0;
+          for (const r of group) {
+            r.resolve(all.slice(at, at + r.hashes.length));
+            at += r.hashes.length;
+          }
+        },
+        (err: Error) => group.forEach((r) => r.reject(err)),
+      );
+    }
+  }
+
+  /**
+   * One `GetBlocks` call to `source`; aborting `signal` cancels the call.
+   */
+  private getBlocksCall(source: string, hashes: string[], signal?: AbortSignal): Promise<(Uint8Array | null)[]> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) return reject(new UnavailableError('fetch aborted'));
       const out: (Uint8Array | null)[] = hashes.map(() => null);

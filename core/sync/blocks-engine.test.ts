@@ -123,6 +123,19 @@ describe('block transfer (two engines, one MemoryKv)', () => {
     expect(c.net.fetches.length).toBe(objectsBefore);
   });
 
+  it('the same content under several new names crosses the network once', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const data = randomBytes(6 * BS + 99);
+    const before = c.net.blockBytes();
+    await Promise.all(['x1.bin', 'x2.bin', 'x3.bin'].map((n) => writeFile(join(A.folder, n), data)));
+    await waitFor('copies at B', async () => {
+      for (const n of ['x1.bin', 'x2.bin', 'x3.bin']) if (!(await sameBytes(join(B.folder, n), data))) return false;
+      return true;
+    });
+    expect(c.net.blockBytes() - before).toBe(data.length);
+  });
+
   it('rejects a corrupt block from a peer with BlockVerifyError and fetches it again; never writes bad bytes', async () => {
     const A = c.node('A');
     const B = c.node('B');

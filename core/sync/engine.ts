@@ -20,6 +20,7 @@
  * - Without a quorum, commits fail and are retried with backoff; local work continues.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { type Stats } from 'node:fs';
 import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -56,11 +57,12 @@ export interface BlobFetcher {
   fetch(sha256: string, sources: string[], destPath: string, signal?: AbortSignal, size?: number): Promise<void | { verified: boolean }>;
   /**
    * Asks node `source` for the blocks `hashes` (SHA-256 hex; at most {@link MAX_BLOCKS_PER_REQUEST}
-   * per call) in one streamed request (peer RPC `GetBlocks`). Resolves with one entry per hash, in
+   * per call; `bytes` is their total size, a hint for batching) in one streamed request (peer RPC
+   * `GetBlocks`; implementations may merge small requests into one call). Resolves with one entry per hash, in
    * order: the bytes the peer sent (unverified: the engine checks them) or null when the peer does
    * not have that block. Rejects when the call fails (peer down, refused, aborted).
    */
-  getBlocks(source: string, hashes: string[], signal?: AbortSignal): Promise<(Uint8Array | null)[]>;
+  getBlocks(source: string, hashes: string[], signal?: AbortSignal, bytes?: number): Promise<(Uint8Array | null)[]>;
 }
 
 /** Most blocks asked for in one `GetBlocks` call (the server refuses more). */
@@ -216,7 +218,7 @@ export class SyncEngine {
   private watcher: FSWatcher | null = null;
   private kvWatches: Watcher[] = [];
   private running = false;
-  private abort = new AbortController();
+  private abort = SyncEngine.newAbort();
   private stateWrite: Promise<void> = Promise.resolve();
   private stateDirty = false;
   private stateTimer: ReturnType<typeof setTimeout> | null = null;
@@ -234,10 +236,19 @@ export class SyncEngine {
   private readonly held = new Map<string, ReturnType<typeof setTimeout>>();
   /** Partial file being built per folder path (removed when a newer version replaces it). */
   private readonly partials = new Map<string, string>();
+  /** Blocks being fetched right now, by hash: settles when that fetch ends (then {@link blockAt} says where the block landed). */
+  private readonly inflight = new Map<string, Promise<void>>();
   private fetchBudget = FETCH_BUDGET_BYTES;
   private readonly budgetWaiters: (() => void)[] = [];
   /** Transfer counters since start (bytes): fetched from peers, copied from local files, reused from a partial file. */
   readonly transferStats = { fetchedBytes: 0, copiedBytes: 0, resumedBytes: 0, rejectedBlocks: 0 };
+
+  /** The engine's stop signal: every in-flight fetch listens to it (more than Node's default 10 listeners). */
+  private static newAbort(): AbortController {
+    const c = new AbortController();
+    setMaxListeners(0, c.signal);
+    return c;
+  }
 
   constructor(options: SyncEngineOptions) {
     this.opts = options;
@@ -310,7 +321,7 @@ export class SyncEngine {
     this.abort.abort();
     const drained = await Promise.race([this.drain().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_DRAIN_MS).unref?.())]);
     if (!drained) this.log.warn({ backlog: this.backlog() }, `in-flight sync work did not finish within ${STOP_DRAIN_MS} ms of stop`);
-    this.abort = new AbortController();
+    this.abort = SyncEngine.newAbort();
     this.pending.clear();
     for (const [p, t] of this.held) {
       clearTimeout(t);
@@ -594,12 +605,49 @@ export class SyncEngine {
       await writeFile(part, '');
       if (rec.size > 0) await truncate(part, rec.size);
     }
-    // Local copies, grouped by source file.
+    await this.copyLocalBlocks(part, want, have);
+    // Blocks another transfer is fetching right now are waited for and then copied (a file
+    // repeated under several names, or sharing blocks, crosses the network once); the rest are
+    // claimed and fetched here.
+    const mine: BlockInfo[] = [];
+    const waits = new Set<Promise<void>>();
+    const claimed = new Map<string, () => void>();
+    want.forEach((b, i) => {
+      if (have[i]) return;
+      const other = this.inflight.get(b.hash);
+      if (other) waits.add(other);
+      else if (!claimed.has(b.hash)) {
+        let done!: () => void;
+        this.inflight.set(b.hash, new Promise<void>((r) => (done = r)));
+        claimed.set(b.hash, done);
+        mine.push(b);
+      }
+    });
+    try {
+      if (mine.length > 0) await this.fetchBlocks(part, mine, sources);
+    } finally {
+      for (const [hash, done] of claimed) {
+        this.inflight.delete(hash);
+        done();
+      }
+    }
+    for (const b of mine) have[want.indexOf(b)] = true;
+    if (have.some((v) => !v)) {
+      await Promise.all(waits);
+      await this.copyLocalBlocks(part, want, have);
+      const rest = want.filter((_, i) => !have[i]);
+      if (rest.length > 0) await this.fetchBlocks(part, rest, sources);
+    }
+    return { part, blocks: want };
+  }
+
+  /** Copies (verified) every block of `want` not yet `have` that a local file holds into `part`; updates `have`. */
+  private async copyLocalBlocks(part: string, want: BlockInfo[], have: boolean[]): Promise<void> {
     const bySource = new Map<string, { i: number; srcOffset: number }[]>();
     want.forEach((b, i) => {
       if (have[i]) return;
       const loc = this.blockAt.get(b.hash);
-      if (!loc || loc.size !== b.size || loc.abs === part) return;
+      if (!loc || loc.size !== b.size) return;
       const list = bySource.get(loc.abs) ?? [];
       list.push({ i, srcOffset: loc.offset });
       bySource.set(loc.abs, list);
@@ -615,11 +663,8 @@ export class SyncEngine {
         have[x.i] = true;
         this.transferStats.copiedBytes += want[x.i]!.size;
       });
-      if (ok.some((v) => !v)) this.unindexBlocks(src); // that file changed since it was indexed
+      if (ok.some((v) => !v) && src !== part) this.unindexBlocks(src); // that file changed since it was indexed
     }
-    const need = want.filter((_, i) => !have[i]);
-    if (need.length > 0) await this.fetchBlocks(part, need, sources);
-    return { part, blocks: want };
   }
 
   /** Fetches `need` into `part` from `sources`: batches spread over the sources, a failed or corrupt block retried from the next source. */
@@ -638,7 +683,7 @@ export class SyncEngine {
         try {
           let got: (Uint8Array | null)[];
           try {
-            got = await this.opts.fetcher.getBlocks(source, job.blocks.map((b) => b.hash), this.abort.signal);
+            got = await this.opts.fetcher.getBlocks(source, job.blocks.map((b) => b.hash), this.abort.signal, bytes);
           } catch (err) {
             lastErr = err as Error;
             this.log.debug({ source, err: lastErr.message }, 'GetBlocks failed; trying the next source');
@@ -664,6 +709,8 @@ export class SyncEngine {
             ok.forEach((v, i) => {
               if (v) {
                 this.transferStats.fetchedBytes += idx[i]!.size;
+                const b = idx[i]!;
+                this.blockAt.set(b.hash, { abs: part, offset: b.offset, size: b.size }); // other transfers may copy it from here
                 return;
               }
               const err = new BlockVerifyError(idx[i]!.hash, source);
