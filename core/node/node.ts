@@ -456,6 +456,7 @@ export class ClusterNode implements ControlHandler {
     if (this.filesTimer || this.stopped) return;
     this.filesTimer = setTimeout(() => {
       this.filesTimer = null;
+      if (this.listeners.size === 0) return; // nobody watching: a subscriber asks listFiles itself (was a full file list every 300 ms during a bulk sync)
       this.listFiles()
         .then((files) => this.emit({ type: 'files', files }))
         .catch((err: Error) => this.log.warn({ err: err.message }, 'files event failed'));

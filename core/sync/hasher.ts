@@ -80,7 +80,15 @@ export class Hasher {
 
   /** Writes fetched blocks into `dest` at their offsets; an item whose bytes do not hash to its `hash` is not written (false). */
   async writeBlocks(dest: string, items: WriteBlocksTask['items']): Promise<boolean[]> {
-    return this.runBlocks({ kind: 'writeBlocks', dest, items });
+    // A Uint8Array view is cloned with its WHOLE backing buffer (gRPC hands out views into large
+    // receive buffers): copy each block into its own buffer and transfer it, not the whole frame.
+    const own = items.map((it) => {
+      const data = new Uint8Array(it.data.byteLength);
+      data.set(it.data);
+      return { ...it, data };
+    });
+    const transferList = own.map((it) => it.data.buffer as ArrayBuffer);
+    return this.runBlocks({ kind: 'writeBlocks', dest, items: own }, transferList);
   }
 
   /** Which of `items` the file at `path` already holds (true when the bytes at the offset hash to `hash`). */
@@ -88,8 +96,8 @@ export class Hasher {
     return this.runBlocks({ kind: 'checkBlocks', path, items });
   }
 
-  private async runBlocks(task: CopyBlocksTask | WriteBlocksTask | CheckBlocksTask): Promise<boolean[]> {
-    const r = (await this.pool.run(task)) as BlocksResult | HashFailure;
+  private async runBlocks(task: CopyBlocksTask | WriteBlocksTask | CheckBlocksTask, transferList?: ArrayBuffer[]): Promise<boolean[]> {
+    const r = (await this.pool.run(task, transferList ? { transferList } : undefined)) as BlocksResult | HashFailure;
     if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
     return r.ok;
   }
