@@ -210,6 +210,8 @@ export class SyncEngine {
   private readonly chains = new Map<string, Promise<void>>();
   private readonly retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly settleTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Re-listings of directories chokidar reported as new (see {@link rescanDirSoon}). */
+  private readonly dirTimers = new Set<ReturnType<typeof setTimeout>>();
   private rescanTimer: ReturnType<typeof setInterval> | null = null;
   private readonly rescanIntervalMs: number;
   private readonly attempts = new Map<string, number>();
@@ -240,6 +242,10 @@ export class SyncEngine {
   private readonly partials = new Map<string, string>();
   /** Blocks being fetched right now, by hash: settles when that fetch ends (then {@link blockAt} says where the block landed). */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Copies reading from a partial file right now, by partial path: its rename into place waits for them. */
+  private readonly partReaders = new Map<string, { n: number; drained: (() => void)[] }>();
+  /** Partial files being renamed into place: settles once their blocks are indexed under the final name. */
+  private readonly closing = new Map<string, Promise<void>>();
   private fetchBudget = FETCH_BUDGET_BYTES;
   private readonly budgetWaiters: (() => void)[] = [];
   /** Transfer counters since start (bytes): fetched from peers, copied from local files, reused from a partial file. */
@@ -311,7 +317,8 @@ export class SyncEngine {
     this.running = false;
     for (const w of this.kvWatches) w.cancel();
     this.kvWatches = [];
-    for (const t of [...this.retryTimers.values(), ...this.settleTimers.values()]) clearTimeout(t);
+    for (const t of [...this.retryTimers.values(), ...this.settleTimers.values(), ...this.dirTimers]) clearTimeout(t);
+    this.dirTimers.clear();
     this.retryTimers.clear();
     this.settleTimers.clear();
     if (this.rescanTimer) clearInterval(this.rescanTimer);
@@ -643,23 +650,54 @@ export class SyncEngine {
     return { part, blocks: want };
   }
 
-  /** Copies (verified) every block of `want` not yet `have` that a local file holds into `part`; updates `have`. */
+  /**
+   * Copies (verified) every block of `want` not yet `have` that a local file holds into `part`;
+   * updates `have`. A block whose recorded location fails is looked up again (another transfer may
+   * just have renamed its partial file into place), at most three rounds.
+   */
   private async copyLocalBlocks(part: string, want: BlockInfo[], have: boolean[]): Promise<void> {
-    const bySource = new Map<string, { i: number; srcOffset: number }[]>();
-    want.forEach((b, i) => {
-      if (have[i]) return;
-      const loc = this.blockAt.get(b.hash);
-      if (!loc || loc.size !== b.size) return;
-      const list = bySource.get(loc.abs) ?? [];
-      list.push({ i, srcOffset: loc.offset });
-      bySource.set(loc.abs, list);
-    });
+    const tried = new Set<string>();
+    for (let round = 0; round < 3; round++) {
+      const bySource = new Map<string, { i: number; srcOffset: number }[]>();
+      const moving = new Set<Promise<void>>();
+      want.forEach((b, i) => {
+        if (have[i]) return;
+        const loc = this.blockAt.get(b.hash);
+        if (!loc || loc.size !== b.size || tried.has(`${i}\0${loc.abs}`)) return;
+        const closing = this.closing.get(loc.abs);
+        if (closing) return void moving.add(closing); // look again once it has its final name
+        tried.add(`${i}\0${loc.abs}`);
+        const list = bySource.get(loc.abs) ?? [];
+        list.push({ i, srcOffset: loc.offset });
+        bySource.set(loc.abs, list);
+      });
+      if (bySource.size === 0 && moving.size === 0) return;
+      await this.copyFrom(part, want, have, bySource);
+      await Promise.all(moving);
+    }
+  }
+
+  private async copyFrom(part: string, want: BlockInfo[], have: boolean[], bySource: Map<string, { i: number; srcOffset: number }[]>): Promise<void> {
     for (const [src, list] of bySource) {
-      const ok = await this.hasher!.copyBlocks(
-        src,
-        part,
-        list.map((x) => ({ srcOffset: x.srcOffset, destOffset: want[x.i]!.offset, size: want[x.i]!.size, hash: want[x.i]!.hash })),
-      );
+      // Reading another transfer's partial file: hold off its rename into place until done.
+      const readers = src !== part && this.partials.size > 0 && [...this.partials.values()].includes(src) ? (this.partReaders.get(src) ?? { n: 0, drained: [] }) : null;
+      if (readers) {
+        readers.n++;
+        this.partReaders.set(src, readers);
+      }
+      let ok: boolean[];
+      try {
+        ok = await this.hasher!.copyBlocks(
+          src,
+          part,
+          list.map((x) => ({ srcOffset: x.srcOffset, destOffset: want[x.i]!.offset, size: want[x.i]!.size, hash: want[x.i]!.hash })),
+        );
+      } finally {
+        if (readers && --readers.n === 0) {
+          this.partReaders.delete(src);
+          for (const d of readers.drained.splice(0)) d();
+        }
+      }
       list.forEach((x, k) => {
         if (!ok[k]) return;
         have[x.i] = true;
@@ -779,8 +817,27 @@ export class SyncEngine {
   /** Re-plans every path on disk, in the index or in the sync state (cheap: unchanged files are not re-hashed). */
   async rescan(): Promise<void> {
     if (!this.running) return;
-    const local = await this.scanFolder();
+    const local = await this.scanFolder(this.folder, false);
     for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+  }
+
+  /**
+   * chokidar can miss files written into a directory right after the directory is created (its
+   * listing of the new directory races the writes; seen in the bulk-sync bench: a few files of one
+   * new folder went unseen until the 60 s rescan). A new directory is therefore listed again
+   * shortly after it appears, and files in it this engine has not seen yet are planned.
+   */
+  private rescanDirSoon(absDir: string): void {
+    for (const ms of [300, 2_000]) {
+      const t = setTimeout(() => {
+        this.dirTimers.delete(t);
+        if (!this.running) return;
+        // Only files this engine has never seen (applied or hashed ones are known already).
+        void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
+      }, ms);
+      t.unref?.();
+      this.dirTimers.add(t);
+    }
   }
 
   /**
@@ -1098,7 +1155,19 @@ export class SyncEngine {
       const changed = expectLocal === null ? now !== null : !now || now.mtimeMs !== expectLocal.mtimeMs || now.size !== expectLocal.size;
       if (changed) throw new Replan(1);
       if (IS_WINDOWS && now && (now.mode & 0o200) === 0) await chmod(abs, 0o644); // Windows cannot replace a read-only file
-      await this.placeFile(tmp, abs);
+      let closed!: () => void;
+      this.closing.set(tmp, new Promise<void>((r) => (closed = r)));
+      try {
+        for (let r = this.partReaders.get(tmp); r; r = this.partReaders.get(tmp)) {
+          const readers = r;
+          await new Promise<void>((done) => readers.drained.push(done)); // another transfer is copying blocks out of it
+        }
+        await this.placeFile(tmp, abs);
+        this.indexBlocks(abs, blocks);
+      } finally {
+        this.closing.delete(tmp);
+        closed();
+      } // at once: other transfers may be about to copy these blocks from the partial's old name
       this.partials.delete(path);
     } catch (err) {
       if (!(err instanceof Replan)) await unlink(tmp).catch(() => undefined);
@@ -1106,7 +1175,6 @@ export class SyncEngine {
     }
     const st = await lstat(abs);
     const local: LocalFile = { sha256: rec.sha256, size: st.size, mtimeMs: st.mtimeMs, blocks: blocks.map((b) => b.hash), ...(rec.manifest ? { manifest: rec.manifest } : {}) };
-    this.indexBlocks(abs, blocks);
     this.hashCache.set(path, local);
     this.readOnlyByUs.delete(path);
     this.markSynced(path, idx, local);
@@ -1378,6 +1446,10 @@ export class SyncEngine {
         for (const p of new Set([...this.index.keys(), ...this.state.keys()])) if (p.startsWith(prefix)) this.schedule(p);
         return;
       }
+      if (event === 'addDir') {
+        this.rescanDirSoon(absPath);
+        return;
+      }
       if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
       const key = this.keyOf(rel);
       if (key) this.schedule(key);
@@ -1388,14 +1460,15 @@ export class SyncEngine {
   }
 
   /** Lists regular files (as index keys), removing temp files left by a crash. */
-  private async scanFolder(): Promise<string[]> {
+  private async scanFolder(root = this.folder, removeTemps = true): Promise<string[]> {
     const out: string[] = [];
     const walk = async (dir: string): Promise<void> => {
       const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
       for (const e of entries) {
         const abs = join(dir, e.name);
         if (e.name.startsWith(TEMP_PREFIX)) {
-          await rm(abs, { force: true, recursive: true });
+          // At start only: while running, a temp file may be a transfer in progress.
+          if (removeTemps) await rm(abs, { force: true, recursive: true });
           continue;
         }
         if (this.ignored(abs)) continue;
@@ -1407,7 +1480,7 @@ export class SyncEngine {
         }
       }
     };
-    await walk(this.folder);
+    await walk(root);
     return out;
   }
 
