@@ -104,7 +104,7 @@ export interface SyncEngineOptions {
    * chokidar drops (Syncthing rescans for the same reason). Default 60 000.
    */
   rescanIntervalMs?: number;
-  /** Paths reconciled at once. Default 32. */
+  /** Paths reconciled at once (a path waiting for its index commit does not count). Default 64. */
   concurrency?: number;
   /** Other node ids to try as fetch sources after the record's `modifiedBy`. */
   peers?: () => string[];
@@ -265,7 +265,7 @@ export class SyncEngine {
     this.ownsHasher = !options.hasher;
     this.hasher = options.hasher ?? null;
     this.stabilityMs = options.stabilityMs ?? 150;
-    this.concurrency = Math.max(1, options.concurrency ?? 32);
+    this.concurrency = Math.max(1, options.concurrency ?? 64);
     this.stagingDir = join(options.dataDir, STAGING_DIR);
     this.rescanIntervalMs = options.rescanIntervalMs ?? 60_000;
     this.objects = new ObjectStore(options.dataDir, (p) => this.hash(p));
@@ -1051,7 +1051,15 @@ export class SyncEngine {
       record = { ...rest, version: idx.record.version + 1, deleted: true, modifiedBy: this.opts.nodeId, modifiedAt: Date.now() };
     }
     const lock = this.locks.get(path);
-    const resp = await this.commitTxn(path, record, idx?.modRevision ?? 0, lock?.modRevision ?? 0);
+    // Waiting for Raft is not work: give the slot to another path meanwhile, so many files queue
+    // for one group commit (a slot held per waiting file capped a bulk add at concurrency/commit-latency files/s).
+    this.release();
+    let resp: TxnResponse;
+    try {
+      resp = await this.commitTxn(path, record, idx?.modRevision ?? 0, lock?.modRevision ?? 0);
+    } finally {
+      await this.acquire();
+    }
     if (!resp.succeeded) {
       // Someone committed (or locked) first: learn the newest records and re-plan (conflict copy or refusal).
       const [files, locks] = resp.responses;
