@@ -598,7 +598,7 @@ export class SyncEngine {
    * partial's path (complete, size `rec.size`). On failure the partial is kept for the retry.
    * @throws BlockVerifyError when a block could not be had intact from any source; UnavailableError when no source has it
    */
-  private async buildFile(path: string, rec: IndexRecord, sources: string[]): Promise<{ part: string; blocks: BlockInfo[] }> {
+  private async buildFile(path: string, rec: IndexRecord, sources: string[]): Promise<{ part: string; blocks: BlockInfo[]; finished?: { size: number; mtimeMs: number } }> {
     const abs = this.abs(path);
     const want = await this.blockList(rec, sources);
     const part = this.partialPath(abs, rec);
@@ -606,11 +606,12 @@ export class SyncEngine {
     if (old && old !== part) await rm(old, { force: true });
     this.partials.set(path, part);
     let have = want.map(() => false);
-    const st = await stat(part).catch(() => null);
-    if (st && st.isFile() && st.size === rec.size && want.length > 0) {
+    // A one-block file has nothing to resume: the worker creates the partial as it writes the block.
+    const st = want.length > 1 ? await stat(part).catch(() => null) : null;
+    if (st && st.isFile() && st.size === rec.size) {
       have = await this.hasher!.checkBlocks(part, want);
       this.transferStats.resumedBytes += want.reduce((n, b, i) => n + (have[i] ? b.size : 0), 0);
-    } else {
+    } else if (want.length !== 1) {
       await writeFile(part, '');
       if (rec.size > 0) await truncate(part, rec.size);
     }
@@ -632,8 +633,10 @@ export class SyncEngine {
         mine.push(b);
       }
     });
+    let finished: { size: number; mtimeMs: number } | undefined;
     try {
-      if (mine.length > 0) await this.fetchBlocks(part, mine, sources);
+      // A one-block file fetched whole: the worker also sets its mode and mtime (one task).
+      if (mine.length > 0) finished = await this.fetchBlocks(part, mine, sources, want.length === 1 ? rec.modifiedAt : undefined);
     } finally {
       for (const [hash, done] of claimed) {
         this.inflight.delete(hash);
@@ -646,8 +649,9 @@ export class SyncEngine {
       await this.copyLocalBlocks(part, want, have);
       const rest = want.filter((_, i) => !have[i]);
       if (rest.length > 0) await this.fetchBlocks(part, rest, sources);
+      finished = undefined;
     }
-    return { part, blocks: want };
+    return finished ? { part, blocks: want, finished } : { part, blocks: want };
   }
 
   /**
@@ -708,7 +712,8 @@ export class SyncEngine {
   }
 
   /** Fetches `need` into `part` from `sources`: batches spread over the sources, a failed or corrupt block retried from the next source. */
-  private async fetchBlocks(part: string, need: BlockInfo[], sources: string[]): Promise<void> {
+  private async fetchBlocks(part: string, need: BlockInfo[], sources: string[], finishMtimeMs?: number): Promise<{ size: number; mtimeMs: number } | undefined> {
+    let finished: { size: number; mtimeMs: number } | undefined;
     if (sources.length === 0) throw new UnavailableError('no peer to fetch blocks from');
     const queue = batchBlocks(need, MAX_BLOCKS_PER_REQUEST, FETCH_BATCH_BYTES).map((blocks, k) => ({ blocks, attempt: 0, k }));
     const maxAttempts = sources.length + 2;
@@ -745,7 +750,10 @@ export class SyncEngine {
             }
           });
           if (items.length > 0) {
-            const ok = await this.hasher!.writeBlocks(part, items);
+            const finish = finishMtimeMs !== undefined && items.length === need.length ? { mtimeMs: finishMtimeMs } : undefined;
+            const res = await this.hasher!.writeBlocksFinish(part, items, finish);
+            if (res.finished) finished = res.finished;
+            const ok = res.ok;
             ok.forEach((v, i) => {
               if (v) {
                 this.transferStats.fetchedBytes += idx[i]!.size;
@@ -771,6 +779,7 @@ export class SyncEngine {
     };
     const n = Math.min(FETCH_CALLS_PER_FILE, Math.max(1, queue.length));
     await Promise.all(Array.from({ length: n }, () => worker()));
+    return finished;
   }
 
   /** Deterministic partial-file path for version `rec` of the file at `abs` (so a retry or restart resumes it). */
@@ -1153,11 +1162,13 @@ export class SyncEngine {
     const sources = [...new Set([rec.modifiedBy, ...(this.opts.peers?.() ?? [])])].filter((n) => n !== this.opts.nodeId);
     await mkdir(dirname(abs), { recursive: true });
     // Built from local blocks and verified fetched blocks; kept on failure so a retry resumes it.
-    const { part: tmp, blocks } = await this.buildFile(path, rec, sources);
+    const { part: tmp, blocks, finished } = await this.buildFile(path, rec, sources);
     try {
-      await chmod(tmp, 0o644);
-      const at = new Date(rec.modifiedAt);
-      await utimes(tmp, at, at);
+      if (!finished) {
+        await chmod(tmp, 0o644);
+        const at = new Date(rec.modifiedAt);
+        await utimes(tmp, at, at);
+      }
       // Do not clobber bytes written since we planned: re-plan if the file changed meanwhile.
       const now = await lstat(abs).catch(() => null);
       const changed = expectLocal === null ? now !== null : !now || now.mtimeMs !== expectLocal.mtimeMs || now.size !== expectLocal.size;
@@ -1171,17 +1182,18 @@ export class SyncEngine {
           await new Promise<void>((done) => readers.drained.push(done)); // another transfer is copying blocks out of it
         }
         await this.placeFile(tmp, abs);
-        this.indexBlocks(abs, blocks);
+        this.indexBlocks(abs, blocks); // at once: other transfers may be about to copy these blocks from the partial's old name
       } finally {
         this.closing.delete(tmp);
         closed();
-      } // at once: other transfers may be about to copy these blocks from the partial's old name
+      }
       this.partials.delete(path);
     } catch (err) {
       if (!(err instanceof Replan)) await unlink(tmp).catch(() => undefined);
       throw err;
     }
-    const st = await lstat(abs);
+    // rename keeps size and mtime: the worker's fstat of the finished file is the placed file's.
+    const st = finished ?? (await lstat(abs));
     const local: LocalFile = { sha256: rec.sha256, size: st.size, mtimeMs: st.mtimeMs, blocks: blocks.map((b) => b.hash), ...(rec.manifest ? { manifest: rec.manifest } : {}) };
     this.hashCache.set(path, local);
     this.readOnlyByUs.delete(path);

@@ -9,7 +9,7 @@
  * copy then holds exactly the bytes that hashed to `sha256`, whatever happens to the source).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
 import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { blockSize } from './blocks';
 import { Transform } from 'node:stream';
@@ -39,11 +39,13 @@ export interface CopyBlocksTask {
   dest: string;
   items: { srcOffset: number; destOffset: number; size: number; hash: string }[];
 }
-/** Write fetched blocks into `dest` (exists) after checking each one's hash. */
+/** Write fetched blocks into `dest` (created when missing) after checking each one's hash. */
 export interface WriteBlocksTask {
   kind: 'writeBlocks';
   dest: string;
   items: { offset: number; hash: string; data: Uint8Array }[];
+  /** When every item verified: also make `dest` mode 0644 with this mtime (ms), and report its size and mtime. */
+  finish?: { mtimeMs: number };
 }
 /** Which blocks `path` already holds (resume of a partial file). */
 export interface CheckBlocksTask {
@@ -54,6 +56,8 @@ export interface CheckBlocksTask {
 /** Per item of a block task: true when its bytes hashed to its `hash` (and, for copy/write, were written). */
 export interface BlocksResult {
   ok: boolean[];
+  /** With `finish`, when it was applied: the file's size and mtime (fstat). */
+  finished?: { size: number; mtimeMs: number };
 }
 
 /** An fs failure in wire form (errors crossing threads travel as `{ name, code, message }`). */
@@ -79,7 +83,7 @@ export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksT
   if ('kind' in task) {
     try {
       if (task.kind === 'copyBlocks') return await copyBlocks(task);
-      if (task.kind === 'writeBlocks') return await writeBlocks(task);
+      if (task.kind === 'writeBlocks') return writeBlocks(task);
       return await checkBlocks(task);
     } catch (err) {
       return failure(err);
@@ -113,7 +117,7 @@ async function copyBlocks(t: CopyBlocksTask): Promise<BlocksResult> {
   } catch {
     return { ok }; // the source went away: every block must come from elsewhere
   }
-  const dest = await open(t.dest, 'r+');
+  const dest = await open(t.dest, constants.O_RDWR | constants.O_CREAT, 0o644);
   try {
     for (let i = 0; i < t.items.length; i++) {
       const it = t.items[i]!;
@@ -129,20 +133,29 @@ async function copyBlocks(t: CopyBlocksTask): Promise<BlocksResult> {
   return { ok };
 }
 
-async function writeBlocks(t: WriteBlocksTask): Promise<BlocksResult> {
+// Synchronous fs on this worker thread: one task, no thread-pool round trip per call.
+function writeBlocks(t: WriteBlocksTask): BlocksResult {
   const ok = t.items.map(() => false);
-  const dest = await open(t.dest, 'r+');
+  const fd = openSync(t.dest, constants.O_RDWR | constants.O_CREAT, 0o644);
+  let finished: BlocksResult['finished'];
   try {
     for (let i = 0; i < t.items.length; i++) {
       const it = t.items[i]!;
       if (sha(it.data) !== it.hash) continue;
-      await dest.write(it.data, 0, it.data.length, it.offset);
+      for (let done = 0; done < it.data.length; ) done += writeSync(fd, it.data, done, it.data.length - done, it.offset + done);
       ok[i] = true;
     }
+    if (t.finish && ok.every(Boolean)) {
+      fchmodSync(fd, 0o644);
+      const at = new Date(t.finish.mtimeMs);
+      futimesSync(fd, at, at);
+      const st = fstatSync(fd);
+      finished = { size: st.size, mtimeMs: st.mtimeMs };
+    }
   } finally {
-    await dest.close();
+    closeSync(fd);
   }
-  return { ok };
+  return finished ? { ok, finished } : { ok };
 }
 
 async function checkBlocks(t: CheckBlocksTask): Promise<BlocksResult> {

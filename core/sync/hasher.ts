@@ -80,6 +80,14 @@ export class Hasher {
 
   /** Writes fetched blocks into `dest` at their offsets; an item whose bytes do not hash to its `hash` is not written (false). */
   async writeBlocks(dest: string, items: WriteBlocksTask['items']): Promise<boolean[]> {
+    return (await this.writeBlocksFinish(dest, items)).ok;
+  }
+
+  /**
+   * {@link writeBlocks} (creating `dest` when missing); with `finish`, once every item verified,
+   * also sets mode 0644 and mtime `finish.mtimeMs` and reports the file's size and mtime.
+   */
+  async writeBlocksFinish(dest: string, items: WriteBlocksTask['items'], finish?: { mtimeMs: number }): Promise<BlocksResult> {
     // A Uint8Array view is cloned with its WHOLE backing buffer (gRPC hands out views into large
     // receive buffers): copy each block into its own buffer and transfer it, not the whole frame.
     const own = items.map((it) => {
@@ -88,7 +96,10 @@ export class Hasher {
       return { ...it, data };
     });
     const transferList = own.map((it) => it.data.buffer as ArrayBuffer);
-    return this.runBlocks({ kind: 'writeBlocks', dest, items: own }, transferList);
+    const task: WriteBlocksTask = { kind: 'writeBlocks', dest, items: own, ...(finish ? { finish } : {}) };
+    const r = (await this.pool.run(task, { transferList })) as BlocksResult | HashFailure;
+    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
+    return r;
   }
 
   /** Which of `items` the file at `path` already holds (true when the bytes at the offset hash to `hash`). */
