@@ -136,6 +136,21 @@ describe('block transfer (two engines, one MemoryKv)', () => {
     expect(c.net.blockBytes() - before).toBe(data.length);
   });
 
+  it('still applies a record written before block manifests (whole object from a peer store)', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const data = randomBytes(3 * BS + 5);
+    const src = join(c.root, 'legacy-src.bin');
+    await writeFile(src, data);
+    await A.engine.objects.putFile(src, sha(data));
+    const legacy: IndexRecord = { path: 'legacy.bin', size: data.length, sha256: sha(data), version: 1, deleted: false, modifiedBy: 'A', modifiedAt: Date.now() };
+    await c.kv.put(FILES_PREFIX + 'legacy.bin', JSON.stringify(legacy));
+    await waitFor('legacy.bin at A and B', async () => (await sameBytes(join(A.folder, 'legacy.bin'), data)) && sameBytes(join(B.folder, 'legacy.bin'), data));
+    expect(c.net.fetches.some((f) => f.sha256 === sha(data) && f.from === 'A')).toBe(true);
+    await waitFor('backlogs drain', () => A.engine.backlog() === 0 && B.engine.backlog() === 0);
+    expect(logB.filter((l) => l.msg.includes('will retry') && l.o.path === 'legacy.bin')).toEqual([]);
+  });
+
   it('rejects a corrupt block from a peer with BlockVerifyError and fetches it again; never writes bad bytes', async () => {
     const A = c.node('A');
     const B = c.node('B');

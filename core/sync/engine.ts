@@ -600,8 +600,9 @@ export class SyncEngine {
    */
   private async buildFile(path: string, rec: IndexRecord, sources: string[]): Promise<{ part: string; blocks: BlockInfo[]; finished?: { size: number; mtimeMs: number } }> {
     const abs = this.abs(path);
-    const want = await this.blockList(rec, sources);
     const part = this.partialPath(abs, rec);
+    if (rec.size > 0 && !isSingleBlock(rec.size) && !rec.manifest) return { part: await this.buildLegacy(rec, sources, part), blocks: [] };
+    const want = await this.blockList(rec, sources);
     const old = this.partials.get(path);
     if (old && old !== part) await rm(old, { force: true });
     this.partials.set(path, part);
@@ -652,6 +653,29 @@ export class SyncEngine {
       finished = undefined;
     }
     return finished ? { part, blocks: want, finished } : { part, blocks: want };
+  }
+
+  /**
+   * A record written before block manifests (a multi-block file with only its whole-file hash):
+   * the whole object, from this node's object store or a peer's (stores written before the change
+   * still hold such objects), verified by its SHA-256, copied to `part`.
+   */
+  private async buildLegacy(rec: IndexRecord, sources: string[], part: string): Promise<string> {
+    if (!this.objects.has(rec.sha256)) {
+      const tmp = this.objects.tempPath();
+      let verified = false;
+      try {
+        const r = await this.opts.fetcher.fetch(rec.sha256, sources, tmp, this.abort.signal, rec.size);
+        verified = !!r && r.verified === true;
+      } catch (err) {
+        await rm(tmp, { force: true });
+        throw err;
+      }
+      if (verified) await this.objects.adoptVerified(tmp, rec.sha256);
+      else await this.objects.adopt(tmp, rec.sha256); // rejects (stores nothing) on a mismatch
+    }
+    await this.objects.copyTo(rec.sha256, part);
+    return part;
   }
 
   /**
@@ -1194,7 +1218,8 @@ export class SyncEngine {
     }
     // rename keeps size and mtime: the worker's fstat of the finished file is the placed file's.
     const st = finished ?? (await lstat(abs));
-    const local: LocalFile = { sha256: rec.sha256, size: st.size, mtimeMs: st.mtimeMs, blocks: blocks.map((b) => b.hash), ...(rec.manifest ? { manifest: rec.manifest } : {}) };
+    const local: LocalFile = { sha256: rec.sha256, size: st.size, mtimeMs: st.mtimeMs, ...(rec.manifest ? { manifest: rec.manifest } : {}) };
+    if (blocks.length > 0 || rec.size === 0) local.blocks = blocks.map((b) => b.hash); // unknown for a legacy record
     this.hashCache.set(path, local);
     this.readOnlyByUs.delete(path);
     this.markSynced(path, idx, local);
