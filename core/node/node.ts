@@ -147,6 +147,8 @@ export class ClusterNode implements ControlHandler {
       dataDir: join(stateDir, 'sync'),
       kv: this.kv,
       fetcher: new GrpcBlobFetcher(this.clients, id, this.log.child({ mod: 'fetch' })),
+      // Block sources after the record's author: every other node believed up (a node lacking a block says so).
+      peers: () => [...this.topology.byId.keys()].filter((n) => n !== id && this.isUp(n)),
       logger: this.log.child({ mod: 'sync' }),
       onActivity: (e: ActivityEntry) => this.activity(e),
       versioning: topology.config.sync.versioning,
@@ -177,6 +179,7 @@ export class ClusterNode implements ControlHandler {
         metrics: () => this.metrics(),
         localFiles: () => Object.fromEntries(Object.entries(this.sync.localVersions()).map(([k, v]) => [k, v ?? 0])),
         openObject: (sha) => (this.sync.objects.has(sha) ? this.sync.objects.createReadStream(sha) : null),
+        readBlock: (hash) => this.sync.readBlock(hash),
       },
       logger: this.log.child({ mod: 'peer' }),
       extraServices: (server) => addKvService(server, this.kv, { member: this.id, status: () => this.kv.status(), logger: this.log }),

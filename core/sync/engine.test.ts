@@ -321,8 +321,9 @@ describe('SyncEngine shutdown', () => {
       let seen: AbortSignal | undefined;
       const B = c.addNode('B', {
         fetcher: {
-          fetch: (_sha, _sources, _dest, signal) =>
-            new Promise<void>((_resolve, reject) => {
+          fetch: () => Promise.reject(new Error('no objects in this test')),
+          getBlocks: (_source, _hashes, signal) =>
+            new Promise<(Uint8Array | null)[]>((_resolve, reject) => {
               seen = signal;
               signal?.addEventListener('abort', () => reject(new Error('aborted')));
             }),

@@ -1,13 +1,17 @@
 /**
- * Piscina worker: hashes one file with SHA-256, streaming it through `node:crypto` so large
- * files never sit in memory. Runs on a worker thread only (see `hasher.ts`).
+ * Piscina worker: hashes one file with SHA-256 — the whole file and each of its blocks (see
+ * `blocks.ts`) in the same read — streaming it through `node:crypto` so large files never sit in
+ * memory. Also verifies and writes blocks for the receiver (copy from a local file, write fetched
+ * bytes, check a partial file on resume), so block hashing never runs on the main thread.
+ * Runs on a worker thread only (see `hasher.ts`).
  *
  * With `copyTo`, the bytes read are also written to that path (one read for hash and copy; the
  * copy then holds exactly the bytes that hashed to `sha256`, whatever happens to the source).
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
+import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { blockSize } from './blocks';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
@@ -24,6 +28,36 @@ export interface HashResult {
   sha256: string;
   size: number;
   mtimeMs: number;
+  /** SHA-256 of each block (`blocks.ts` layout for `size`), in order; `[sha256]` for a one-block file, `[]` when empty. */
+  blocks: string[];
+}
+
+/** Copy verified blocks from `src` into `dest` (both absolute; `dest` exists). */
+export interface CopyBlocksTask {
+  kind: 'copyBlocks';
+  src: string;
+  dest: string;
+  items: { srcOffset: number; destOffset: number; size: number; hash: string }[];
+}
+/** Write fetched blocks into `dest` (created when missing) after checking each one's hash. */
+export interface WriteBlocksTask {
+  kind: 'writeBlocks';
+  dest: string;
+  items: { offset: number; hash: string; data: Uint8Array }[];
+  /** When every item verified: also make `dest` mode 0644 with this mtime (ms), and report its size and mtime. */
+  finish?: { mtimeMs: number };
+}
+/** Which blocks `path` already holds (resume of a partial file). */
+export interface CheckBlocksTask {
+  kind: 'checkBlocks';
+  path: string;
+  items: { offset: number; size: number; hash: string }[];
+}
+/** Per item of a block task: true when its bytes hashed to its `hash` (and, for copy/write, were written). */
+export interface BlocksResult {
+  ok: boolean[];
+  /** With `finish`, when it was applied: the file's size and mtime (fstat). */
+  finished?: { size: number; mtimeMs: number };
 }
 
 /** An fs failure in wire form (errors crossing threads travel as `{ name, code, message }`). */
@@ -34,25 +68,159 @@ export interface HashFailure {
 /** Files up to this size are read in one call. */
 const SMALL = 4 << 20;
 
-/** Hashes `path`; an fs failure (ENOENT, EACCES…) is returned as {@link HashFailure}, since thrown errors lose `code` across threads. */
-export default async function hashFile({ path, copyTo }: HashTask): Promise<HashResult | HashFailure> {
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+function failure(err: unknown): HashFailure {
+  const e = err as NodeJS.ErrnoException;
+  return { error: { name: e.name ?? 'Error', code: e.code ?? 'EIO', message: e.message ?? String(err) } };
+}
+
+/**
+ * Runs one task: hashes `path` (a {@link HashTask}), or a block task. An fs failure (ENOENT,
+ * EACCES…) is returned as {@link HashFailure}, since thrown errors lose `code` across threads.
+ */
+export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask): Promise<HashResult | BlocksResult | HashFailure> {
+  if ('kind' in task) {
+    try {
+      if (task.kind === 'copyBlocks') return await copyBlocks(task);
+      if (task.kind === 'writeBlocks') return writeBlocks(task);
+      return await checkBlocks(task);
+    } catch (err) {
+      return failure(err);
+    }
+  }
+  const { path, copyTo } = task;
   try {
     return await hashStream(path, copyTo);
   } catch (err) {
     if (copyTo) await rm(copyTo, { force: true }).catch(() => undefined);
-    const e = err as NodeJS.ErrnoException;
-    return { error: { name: e.name ?? 'Error', code: e.code ?? 'EIO', message: e.message ?? String(err) } };
+    return failure(err);
+  }
+}
+
+async function readAt(fh: FileHandle, offset: number, size: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const { bytesRead } = await fh.read(buf, got, size - got, offset + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got === size ? buf : buf.subarray(0, got);
+}
+
+async function copyBlocks(t: CopyBlocksTask): Promise<BlocksResult> {
+  const ok = t.items.map(() => false);
+  let src: FileHandle;
+  try {
+    src = await open(t.src, 'r');
+  } catch {
+    return { ok }; // the source went away: every block must come from elsewhere
+  }
+  const dest = await open(t.dest, constants.O_RDWR | constants.O_CREAT, 0o644);
+  try {
+    for (let i = 0; i < t.items.length; i++) {
+      const it = t.items[i]!;
+      const buf = await readAt(src, it.srcOffset, it.size);
+      if (buf.length !== it.size || sha(buf) !== it.hash) continue;
+      await dest.write(buf, 0, buf.length, it.destOffset);
+      ok[i] = true;
+    }
+  } finally {
+    await src.close();
+    await dest.close();
+  }
+  return { ok };
+}
+
+// Synchronous fs on this worker thread: one task, no thread-pool round trip per call.
+function writeBlocks(t: WriteBlocksTask): BlocksResult {
+  const ok = t.items.map(() => false);
+  const fd = openSync(t.dest, constants.O_RDWR | constants.O_CREAT, 0o644);
+  let finished: BlocksResult['finished'];
+  try {
+    for (let i = 0; i < t.items.length; i++) {
+      const it = t.items[i]!;
+      if (sha(it.data) !== it.hash) continue;
+      for (let done = 0; done < it.data.length; ) done += writeSync(fd, it.data, done, it.data.length - done, it.offset + done);
+      ok[i] = true;
+    }
+    if (t.finish && ok.every(Boolean)) {
+      fchmodSync(fd, 0o644);
+      const at = new Date(t.finish.mtimeMs);
+      futimesSync(fd, at, at);
+      const st = fstatSync(fd);
+      finished = { size: st.size, mtimeMs: st.mtimeMs };
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return finished ? { ok, finished } : { ok };
+}
+
+async function checkBlocks(t: CheckBlocksTask): Promise<BlocksResult> {
+  const ok = t.items.map(() => false);
+  let fh: FileHandle;
+  try {
+    fh = await open(t.path, 'r');
+  } catch {
+    return { ok };
+  }
+  try {
+    for (let i = 0; i < t.items.length; i++) {
+      const it = t.items[i]!;
+      const buf = await readAt(fh, it.offset, it.size);
+      ok[i] = buf.length === it.size && sha(buf) === it.hash;
+    }
+  } finally {
+    await fh.close();
+  }
+  return { ok };
+}
+
+/** Feeds bytes to the whole-file hash and to per-block hashes cut at multiples of `bs`. */
+class BlockHasher {
+  private readonly whole = createHash('sha256');
+  private block = createHash('sha256');
+  private inBlock = 0;
+  readonly hashes: string[] = [];
+  constructor(private readonly bs: number) {}
+  update(buf: Buffer): void {
+    this.whole.update(buf);
+    let pos = 0;
+    while (pos < buf.length) {
+      const n = Math.min(this.bs - this.inBlock, buf.length - pos);
+      this.block.update(pos === 0 && n === buf.length ? buf : buf.subarray(pos, pos + n));
+      this.inBlock += n;
+      pos += n;
+      if (this.inBlock === this.bs) {
+        this.hashes.push(this.block.digest('hex'));
+        this.block = createHash('sha256');
+        this.inBlock = 0;
+      }
+    }
+  }
+  digest(): { sha256: string; blocks: string[] } {
+    if (this.inBlock > 0) this.hashes.push(this.block.digest('hex'));
+    return { sha256: this.whole.digest('hex'), blocks: this.hashes };
   }
 }
 
 async function hashStream(path: string, copyTo: string | undefined): Promise<HashResult> {
   const before = await stat(path);
-  const hash = createHash('sha256');
+  const bs = blockSize(before.size);
+  const hash = new BlockHasher(bs);
   let size = 0;
   if (before.size <= SMALL) {
     const buf = await readFile(path);
-    hash.update(buf);
     size = buf.length;
+    if (size <= bs) {
+      // One block: the block hash is the file hash (hash once).
+      const h = sha(buf);
+      if (copyTo) await writeFile(copyTo, buf);
+      return { sha256: h, size, mtimeMs: before.mtimeMs, blocks: size === 0 ? [] : [h] };
+    }
+    hash.update(buf);
     if (copyTo) await writeFile(copyTo, buf);
   } else if (copyTo) {
     const tap = new Transform({
@@ -70,5 +238,8 @@ async function hashStream(path: string, copyTo: string | undefined): Promise<Has
       hash.update(buf);
     }
   }
-  return { sha256: hash.digest('hex'), size, mtimeMs: before.mtimeMs };
+  const d = hash.digest();
+  // The block size follows the size at stat time; a file that changed size while read is
+  // re-hashed by the caller (it compares size and mtime around the hash), so a stale layout never lands.
+  return { sha256: d.sha256, size, mtimeMs: before.mtimeMs, blocks: d.blocks };
 }

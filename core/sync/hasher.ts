@@ -12,7 +12,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { ConfigError } from '../common/errors';
-import type { HashFailure, HashResult } from './hash-worker';
+import type { BlocksResult, CheckBlocksTask, CopyBlocksTask, HashFailure, HashResult, WriteBlocksTask } from './hash-worker';
 
 export type { HashResult } from './hash-worker';
 
@@ -70,6 +70,50 @@ export class Hasher {
     const r = (await this.pool.run(copyTo ? { path, copyTo } : { path })) as HashResult | HashFailure;
     if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path });
     return r;
+  }
+
+  /**
+   * Copies blocks from local file `src` into `dest` at the given offsets, each only after its bytes
+   * re-hash to the expected SHA-256 (the source may have changed since it was indexed). Resolves
+   * with one flag per item; a missing `src` gives all false. Rejects (with `code`) when `dest` cannot be written.
+   */
+  async copyBlocks(src: string, dest: string, items: CopyBlocksTask['items']): Promise<boolean[]> {
+    return this.runBlocks({ kind: 'copyBlocks', src, dest, items });
+  }
+
+  /** Writes fetched blocks into `dest` at their offsets; an item whose bytes do not hash to its `hash` is not written (false). */
+  async writeBlocks(dest: string, items: WriteBlocksTask['items']): Promise<boolean[]> {
+    return (await this.writeBlocksFinish(dest, items)).ok;
+  }
+
+  /**
+   * {@link writeBlocks} (creating `dest` when missing); with `finish`, once every item verified,
+   * also sets mode 0644 and mtime `finish.mtimeMs` and reports the file's size and mtime.
+   */
+  async writeBlocksFinish(dest: string, items: WriteBlocksTask['items'], finish?: { mtimeMs: number }): Promise<BlocksResult> {
+    // A Uint8Array view is cloned with its WHOLE backing buffer (gRPC hands out views into large
+    // receive buffers): copy each block into its own buffer and transfer it, not the whole frame.
+    const own = items.map((it) => {
+      const data = new Uint8Array(it.data.byteLength);
+      data.set(it.data);
+      return { ...it, data };
+    });
+    const transferList = own.map((it) => it.data.buffer as ArrayBuffer);
+    const task: WriteBlocksTask = { kind: 'writeBlocks', dest, items: own, ...(finish ? { finish } : {}) };
+    const r = (await this.pool.run(task, { transferList })) as BlocksResult | HashFailure;
+    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
+    return r;
+  }
+
+  /** Which of `items` the file at `path` already holds (true when the bytes at the offset hash to `hash`). */
+  async checkBlocks(path: string, items: CheckBlocksTask['items']): Promise<boolean[]> {
+    return this.runBlocks({ kind: 'checkBlocks', path, items });
+  }
+
+  private async runBlocks(task: CopyBlocksTask | WriteBlocksTask | CheckBlocksTask, transferList?: ArrayBuffer[]): Promise<boolean[]> {
+    const r = (await this.pool.run(task, transferList ? { transferList } : undefined)) as BlocksResult | HashFailure;
+    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
+    return r.ok;
   }
 
   /** Stops the worker threads. Idempotent. */

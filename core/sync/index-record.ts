@@ -16,7 +16,13 @@ export const FILES_PREFIX = 'files/';
  * `replicas` are joined in when shown). `version` is 1 on create and +1 per change, a delete
  * being a change (`deleted: true`, a tombstone); `modifiedAt` is the file's mtime at commit.
  */
-export type IndexRecord = Omit<FileEntry, 'lock' | 'replicas'>;
+export type IndexRecord = Omit<FileEntry, 'lock' | 'replicas'> & {
+  /**
+   * SHA-256 of the file's block manifest object (see `blocks.ts`), present when the file has more
+   * than one block; absent for files of at most one block (the block hash is then `sha256`).
+   */
+  manifest?: string;
+};
 
 /** Parses and checks a stored record; null for anything malformed (callers log and skip it). */
 export function parseIndexRecord(kv: Pick<KeyValue, 'value'>): IndexRecord | null {
@@ -25,6 +31,7 @@ export function parseIndexRecord(kv: Pick<KeyValue, 'value'>): IndexRecord | nul
     if (typeof v.path !== 'string' || typeof v.version !== 'number' || typeof v.deleted !== 'boolean' || typeof v.modifiedBy !== 'string') return null;
     if (typeof v.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(v.sha256)) return null;
     if (typeof v.size !== 'number' || typeof v.modifiedAt !== 'number') return null;
+    if (v.manifest !== undefined && (typeof v.manifest !== 'string' || !/^[0-9a-f]{64}$/.test(v.manifest))) return null;
     return v;
   } catch {
     return null;

@@ -115,6 +115,28 @@ describe('peer gRPC endpoint', () => {
     expect((await get('0'.repeat(64)))?.code).toBe(grpc.status.NOT_FOUND);
   });
 
+  it('refuses bad block requests (GetBlocks) and flags unknown blocks as missing', async () => {
+    const getBlocks = (hashes: unknown) =>
+      new Promise<{ err: grpc.ServiceError | null; replies: { index: number; missing: boolean }[] }>((r) => {
+        const replies: { index: number; missing: boolean }[] = [];
+        const call = data.GetBlocks({ hashes });
+        call.on('data', (m: { index: number; missing: boolean }) => replies.push(m));
+        call.on('error', (e: grpc.ServiceError) => r({ err: e, replies }));
+        call.on('end', () => r({ err: null, replies }));
+      });
+    for (const bad of [['../../etc/passwd'], ['C:\\Windows\\win.ini'], [], Array.from({ length: 5000 }, () => '0'.repeat(64)), ['0'.repeat(64), 'x']]) {
+      const res = await getBlocks(bad);
+      expect(res.err?.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(res.replies).toEqual([]);
+    }
+    const ok = await getBlocks(['0'.repeat(64), '1'.repeat(64)]);
+    expect(ok.err).toBeNull();
+    expect(ok.replies.map((m) => [m.index, m.missing])).toEqual([
+      [0, true],
+      [1, true],
+    ]);
+  });
+
   it('survives raw garbage on the gRPC port', async () => {
     const [host, port] = addrA.split(':');
     await new Promise<void>((r) => {

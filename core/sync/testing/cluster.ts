@@ -64,7 +64,7 @@ export class SyncTestCluster {
       ...(process.env.SYNC_TEST_LOG ? { logger: consoleLogger({}) } : {}),
       ...extra,
     });
-    this.net.register(id, engine.objects);
+    this.net.register(id, engine.objects, engine);
     const node = { id, folder, dataDir, engine, kv, activity };
     this.nodes.set(id, node);
     return node;

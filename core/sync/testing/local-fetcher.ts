@@ -1,22 +1,41 @@
 /**
  * Test helpers for `core/sync`: a {@link BlobFetcher} that copies objects straight from other
- * in-process engines' object stores (standing in for the node's gRPC block stream).
+ * in-process engines' object stores and serves blocks from their folders (standing in for the
+ * node's gRPC `GetObject(s)` / `GetBlocks` streams), counting what it moves.
  */
 import { createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { NotFoundError } from '../../common/errors';
+import { NotFoundError, UnavailableError } from '../../common/errors';
 import type { BlobFetcher } from '../engine';
 import type { ObjectStore } from '../object-store';
+
+/** Where a node's blocks come from (the engine's `readBlock`). */
+export interface BlockSource {
+  readBlock(hash: string): Promise<Uint8Array | null>;
+}
 
 /** Registry of in-process object stores by node id; `fetcher()` gives each engine its BlobFetcher. */
 export class LocalBlobNetwork {
   private readonly stores = new Map<string, ObjectStore>();
-  /** Every fetch made, for assertions (`{ sha256, from }`). */
+  private readonly blockSources = new Map<string, BlockSource>();
+  /** Every object fetch made, for assertions (`{ sha256, from }`). */
   readonly fetches: { sha256: string; from: string }[] = [];
+  /** Every block delivered by `getBlocks` (`{ hash, from, bytes }`), for assertions. */
+  readonly blockFetches: { hash: string; from: string; bytes: number }[] = [];
+  /** `GetBlocks` calls made (`{ to, from, count }`: asking node, serving node, blocks asked). */
+  readonly blockCalls: { from: string; count: number }[] = [];
+  /** Test hook: may replace a block's bytes on the wire (e.g. corrupt them) or drop the call by throwing. */
+  tamper: ((from: string, hash: string, data: Uint8Array) => Uint8Array) | null = null;
 
-  /** Makes `store` reachable as node `nodeId`. */
-  register(nodeId: string, store: ObjectStore): void {
+  /** Makes `store` (and `blocks`) reachable as node `nodeId`. */
+  register(nodeId: string, store: ObjectStore, blocks?: BlockSource): void {
     this.stores.set(nodeId, store);
+    if (blocks) this.blockSources.set(nodeId, blocks);
+  }
+
+  /** Bytes delivered by `getBlocks` so far. */
+  blockBytes(): number {
+    return this.blockFetches.reduce((n, f) => n + f.bytes, 0);
   }
 
   /** A fetcher that tries `sources` in order, then every registered store. */
@@ -32,6 +51,21 @@ export class LocalBlobNetwork {
           return;
         }
         throw new NotFoundError(`no node has object ${sha256}`);
+      },
+      getBlocks: async (source, hashes) => {
+        const src = this.blockSources.get(source);
+        if (!src) throw new UnavailableError(`node ${source} is not reachable`);
+        this.blockCalls.push({ from: source, count: hashes.length });
+        const out: (Uint8Array | null)[] = [];
+        for (const h of hashes) {
+          let data = await src.readBlock(h);
+          if (data) {
+            if (this.tamper) data = this.tamper(source, h, data);
+            this.blockFetches.push({ hash: h, from: source, bytes: data.length });
+          }
+          out.push(data);
+        }
+        return out;
       },
     };
   }

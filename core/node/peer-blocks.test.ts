@@ -1,0 +1,142 @@
+/**
+ * `GetBlocks` over real gRPC on 127.0.0.1: blocks by hash, missing blocks flagged, and hostile
+ * requests (bad hashes, path-like input, huge counts) refused with INVALID_ARGUMENT before any
+ * block is read.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ValidationError } from '../common/errors';
+import { silentLogger } from '../common/logger';
+import { GrpcBlobFetcher, MAX_GET_BLOCKS, PeerClients, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+describe('GetBlocks peer RPC', () => {
+  let server: grpc.Server;
+  let clients: PeerClients;
+  let fetcher: GrpcBlobFetcher;
+  const blocks = new Map<string, Buffer>();
+  const reads: string[] = [];
+  const one = randomBytes(128 * 1024);
+  const two = randomBytes(5000);
+
+  beforeAll(async () => {
+    blocks.set(sha(one), one);
+    blocks.set(sha(two), two);
+    const port = await freePort();
+    const addresses = new Map([
+      ['S', `127.0.0.1:${port}`],
+      ['C', '127.0.0.1:1'],
+    ]);
+    const serverDir: PeerDirectory = { cluster: 't', self: 'S', addresses };
+    server = await startPeerServer({
+      host: '127.0.0.1',
+      port,
+      dir: serverDir,
+      logger: silentLogger,
+      handlers: {
+        raft: () => {},
+        kvForward: () => Promise.reject(new Error('unused')),
+        forward: () => Promise.reject(new Error('unused')),
+        metrics: () => ({}),
+        localFiles: () => ({}),
+        openObject: () => null,
+        readBlock: (hash) => {
+          reads.push(hash);
+          return Promise.resolve(blocks.get(hash) ?? null);
+        },
+      },
+    });
+    clients = new PeerClients({ cluster: 't', self: 'C', addresses });
+    fetcher = new GrpcBlobFetcher(clients, 'C', silentLogger);
+  });
+  afterAll(async () => {
+    clients.close();
+    await new Promise<void>((r) => server.tryShutdown(() => r()));
+  });
+
+  it('streams the blocks asked for, in order, and flags missing ones', async () => {
+    const missing = 'f'.repeat(64);
+    const got = await fetcher.getBlocks('S', [sha(two), missing, sha(one), sha(two)]);
+    expect(got).toHaveLength(4);
+    expect(Buffer.from(got[0]!).equals(two)).toBe(true);
+    expect(got[1]).toBeNull();
+    expect(Buffer.from(got[2]!).equals(one)).toBe(true);
+    expect(Buffer.from(got[3]!).equals(two)).toBe(true);
+  });
+
+  it('small requests made together share calls and each gets its own blocks back', async () => {
+    const asks = Array.from({ length: 150 }, (_, i) => (i % 3 === 0 ? [sha(two)] : i % 3 === 1 ? [sha(one), sha(two)] : ['e'.repeat(64)]));
+    const got = await Promise.all(asks.map((hs) => fetcher.getBlocks('S', hs, undefined, 10_000)));
+    got.forEach((r, i) => {
+      expect(r).toHaveLength(asks[i]!.length);
+      if (i % 3 === 0) expect(Buffer.from(r[0]!).equals(two)).toBe(true);
+      if (i % 3 === 1) expect(Buffer.from(r[0]!).equals(one) && Buffer.from(r[1]!).equals(two)).toBe(true);
+      if (i % 3 === 2) expect(r[0]).toBeNull();
+    });
+    // An aborted request rejects without failing the others of its call.
+    const ac = new AbortController();
+    const a = fetcher.getBlocks('S', [sha(one)], ac.signal, 10);
+    const b = fetcher.getBlocks('S', [sha(two)], undefined, 10);
+    ac.abort();
+    await expect(a).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
+    expect(Buffer.from((await b)[0]!).equals(two)).toBe(true);
+  });
+
+  const raw = (hashes: unknown): Promise<{ code: number; details: string }> =>
+    new Promise((resolve) => {
+      const call = clients.dataClient('S').GetBlocks({ hashes }, { deadline: Date.now() + 5000 });
+      call.on('data', () => {});
+      call.on('error', (err: grpc.ServiceError) => resolve({ code: err.code, details: err.details }));
+      call.on('end', () => resolve({ code: grpc.status.OK, details: '' }));
+    });
+
+  it('refuses hostile requests with INVALID_ARGUMENT without reading anything', async () => {
+    const readsBefore = reads.length;
+    const bad: [unknown, RegExp][] = [
+      [[], /non-empty/],
+      [['../../etc/passwd'], /hashes\[0\]/],
+      [[sha(one), '/etc/shadow'], /hashes\[1\]/],
+      [[sha(one).toUpperCase()], /not a SHA-256/],
+      [['a'.repeat(63)], /not a SHA-256/],
+      [['a'.repeat(64) + '\0'], /not a SHA-256/],
+      [Array.from({ length: MAX_GET_BLOCKS + 1 }, () => sha(one)), /at most 256/],
+      [Array.from({ length: 100_000 }, () => 'x'), /at most 256/],
+    ];
+    for (const [hashes, msg] of bad) {
+      const r = await raw(hashes);
+      expect(r.code).toBe(grpc.status.INVALID_ARGUMENT);
+      expect(r.details).toMatch(msg);
+    }
+    expect(reads.length).toBe(readsBefore);
+    // Through the client: the failure is a typed error.
+    await expect(fetcher.getBlocks('S', ['../x'])).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
+    // The limit itself is accepted.
+    const r = await raw(Array.from({ length: MAX_GET_BLOCKS }, () => sha(two)));
+    expect(r.code).toBe(grpc.status.OK);
+  });
+
+  it('validateBlocksRequest names the first problem with a ValidationError', () => {
+    expect(() => validateBlocksRequest({ hashes: 'abc' })).toThrow(ValidationError);
+    expect(() => validateBlocksRequest({})).toThrow(/non-empty/);
+    expect(() => validateBlocksRequest({ hashes: [sha(one), 7] })).toThrow(/hashes\[1\]/);
+    expect(validateBlocksRequest({ hashes: [sha(one)] })).toEqual([sha(one)]);
+  });
+
+  it('a client to a node that is down fails with a typed error', async () => {
+    await expect(fetcher.getBlocks('C', [sha(one)])).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
+  });
+});
