@@ -43,7 +43,9 @@ const read = (id: string, path: string): string | null => {
 
 test('History shows who changed a file; a confirmed restore brings the old bytes back on every node', async ({ page }) => {
   test.setTimeout(240_000);
-  await page.goto(cluster.consoleUrl);
+  // The console of node F, a receiver: it kept the bytes a remote change replaced. (The writer, A,
+  // edited its own file in place; it holds no copy of version 1 and says so if asked to restore it.)
+  await page.goto(cluster.consoleUrlOf('F'));
   await expect(page.getByTestId('connection-state')).toHaveText(/open/i);
   await page.getByTestId('nav-files').click();
   // Edits made in node A's folder (the sync engine commits them, retrying while the cluster is busy).
@@ -73,14 +75,16 @@ test('History shows who changed a file; a confirmed restore brings the old bytes
   await panel.getByTestId('restore-confirm-v1').click();
 
   await waitBytes('F', 'story.txt', 'first draft\n');
+  await waitBytes('A', 'story.txt', 'first draft\n');
   await waitBytes('D', 'story.txt', 'first draft\n');
   await expect(panel.getByTestId('history-row-3')).toBeVisible();
+  await expect(panel.getByTestId('history-by-3')).toHaveText('F');
   await expect(panel.getByTestId('history-row-3')).toContainText('current');
   await expect(page.getByTestId('file-row-story.txt')).toContainText('3');
   // Lock events appear in the open panel too.
   await page.getByTestId('lock-story.txt').click();
   await expect(panel.getByTestId('lock-event-0')).toHaveAttribute('data-action', 'lock');
-  await expect(panel.getByTestId('lock-event-0')).toContainText('A');
+  await expect(panel.getByTestId('lock-event-0')).toContainText('F');
   await page.getByTestId('lock-story.txt').click();
   await expect(panel.getByTestId('lock-event-0')).toHaveAttribute('data-action', 'unlock');
   await page.screenshot({ path: 'test-results/history.png', fullPage: true });

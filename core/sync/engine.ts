@@ -534,7 +534,7 @@ export class SyncEngine {
           break;
         }
       }
-      if (!source && !this.objects.has(entry.sha256)) throw new NotFoundError(`this node no longer stores the content of version ${version} of ${p}`);
+      if (!source && !this.objects.has(entry.sha256)) throw new NotFoundError(`this node holds no copy of version ${version} of ${p} (only bytes replaced or deleted by another node's change are kept here); restore it from a node that kept it`);
       sha256 = entry.sha256;
     } else {
       source = await this.versions.fileOfVersion(p, versionId);
