@@ -128,6 +128,17 @@ export class CorruptionError extends ClusterDeskError {
   }
 }
 
+/**
+ * Writing to local storage failed (disk full, I/O error). The Raft store stops rather than
+ * acknowledge what the disk does not hold; `detail.errno` is the OS code (ENOSPC, EIO…) and
+ * `detail.dir` the directory.
+ */
+export class StorageError extends ClusterDeskError {
+  constructor(message: string, options?: { cause?: unknown; detail?: Record<string, unknown> }) {
+    super('ESTORAGE', message, options);
+  }
+}
+
 /** The operation was cancelled (node stopping, client went away). */
 export class CancelledError extends Error {
   readonly code = 'ECANCELED';

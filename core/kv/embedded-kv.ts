@@ -47,7 +47,7 @@
  *   follower that installs the leader's snapshot; {@link EmbeddedKv.onConfState} tells the node
  *   when to connect to new members. Config entries are Raft's: the state machine skips them.
  */
-import { CancelledError, ClusterDeskError, CompactedError, CorruptionError, NotFoundError, NotLeaderError, TimeoutError, UnavailableError, ValidationError, fromWire, toWire, type WireError } from '../common/errors';
+import { CancelledError, ClusterDeskError, CompactedError, CorruptionError, NotFoundError, NotLeaderError, StorageError, TimeoutError, UnavailableError, ValidationError, fromWire, toWire, type WireError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import { createRng } from '../common/rng';
 import { decodeConfEntry, type ConfChange, type ConfState } from '../raft/confchange';
@@ -100,6 +100,12 @@ export interface EmbeddedKvOptions {
   snapshotEntries?: number;
   /** Entries kept in memory below a snapshot for slightly lagging followers (RaftConfig.snapshotCatchUpEntries; default 1,000). */
   snapshotCatchUpEntries?: number;
+}
+
+/** A Node I/O error from a file operation (write, fsync, rename: it has a `syscall`), as opposed to a bug. */
+function isIoError(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException | null;
+  return !!e && typeof e.code === 'string' && typeof e.syscall === 'string';
 }
 
 /** Body of a replicated entry: who proposed it (request id) and the command. */
@@ -175,6 +181,8 @@ export class EmbeddedKv implements ReplicatedKV {
   private raft: Raft | null = null;
   private wal: Wal | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Set when a write to the data directory failed; the store is stopped and requests get it. */
+  private storageError: StorageError | null = null;
   private running = false;
   private stopped = false;
   private driving = false;
@@ -520,6 +528,7 @@ export class EmbeddedKv implements ReplicatedKV {
   }
 
   private assertRunning(): void {
+    if (this.storageError) throw this.storageError;
     if (!this.running) throw new UnavailableError(this.stopped ? 'store is stopped' : 'store is not started');
   }
 
@@ -828,13 +837,19 @@ export class EmbeddedKv implements ReplicatedKV {
     if (rd.confState) this.onConf(rd.confState);
     if (rd.messages.length > 0) this.o.transport.send(compactMessages(rd.messages));
     if (rd.softState) this.onSoftState(rd.softState.role);
-    if (rd.snapshot) this.installSnapshot(rd.snapshot);
-    for (const e of rd.committedEntries) this.applyEntry(e);
-    if (this.o.snapshotEntries > 0 && this.applied - this.snapshotIndex >= this.o.snapshotEntries) this.compact();
-    for (const rs of rd.readStates) this.reads.get(dec.decode(rs.context))?.resolve(rs.index);
-    if (rd.entries.length === 0 || !this.o.asyncPersist) {
-      this.wal!.save(rd.hardState, rd.entries);
-      raft.advance();
+    try {
+      if (rd.snapshot) this.installSnapshot(rd.snapshot);
+      for (const e of rd.committedEntries) this.applyEntry(e);
+      if (this.o.snapshotEntries > 0 && this.applied - this.snapshotIndex >= this.o.snapshotEntries) this.compact();
+      for (const rs of rd.readStates) this.reads.get(dec.decode(rs.context))?.resolve(rs.index);
+      if (rd.entries.length === 0 || !this.o.asyncPersist) {
+        this.wal!.save(rd.hardState, rd.entries);
+        raft.advance();
+        return;
+      }
+    } catch (err) {
+      if (!isIoError(err)) throw err;
+      this.failStorage(err as NodeJS.ErrnoException); // never advance(): nothing unwritten is acknowledged
       return;
     }
     this.persisting = true;
@@ -844,13 +859,29 @@ export class EmbeddedKv implements ReplicatedKV {
       if (!this.running || this.raft !== raft || this.wal !== wal) return;
       if (err) {
         // Not durable: never advance (that would acknowledge entries the disk does not hold). Fail-stop.
-        this.log.error({ err: err.message, dir: this.o.dataDir }, 'WAL write failed; stopping the Raft store');
-        void this.stop();
+        this.failStorage(err as NodeJS.ErrnoException);
         return;
       }
       raft.advance();
       this.drive();
     });
+  }
+
+  /**
+   * Fail-stop after a write to the data directory failed (a full disk, an I/O error): the store
+   * stops without acknowledging what the disk does not hold; the process, its console and the rest
+   * of the cluster keep running, and every later request gets the {@link StorageError}. A torn
+   * record at the WAL's tail is truncated when the node is restarted after space is freed.
+   */
+  private failStorage(err: NodeJS.ErrnoException): void {
+    if (this.storageError) return;
+    const why = err.code === 'ENOSPC' ? 'the disk is full' : err.code === 'EDQUOT' ? 'the disk quota is exhausted' : err.message;
+    this.storageError = new StorageError(`${this.o.id} cannot write its Raft log in ${this.o.dataDir}: ${why}. Its Raft store has stopped (nothing unwritten was acknowledged); free space and restart the node.`, {
+      cause: err,
+      detail: { errno: err.code ?? null, dir: this.o.dataDir },
+    });
+    this.log.error({ code: 'ESTORAGE', errno: err.code, dir: this.o.dataDir, err: err.message }, 'Raft log write failed; stopping the Raft store');
+    void this.stop();
   }
 
   /**
