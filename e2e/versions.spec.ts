@@ -85,6 +85,8 @@ test('History shows who changed a file; a confirmed restore brings the old bytes
   await page.getByTestId('lock-story.txt').click();
   await expect(panel.getByTestId('lock-event-0')).toHaveAttribute('data-action', 'lock');
   await expect(panel.getByTestId('lock-event-0')).toContainText('F');
+  // The row's toggle acts on the lock state it shows: wait for the row to show the lock first.
+  await expect(page.getByTestId('lock-state-story.txt')).toContainText('locked by F');
   await page.getByTestId('lock-story.txt').click();
   await expect(panel.getByTestId('lock-event-0')).toHaveAttribute('data-action', 'unlock');
   await page.screenshot({ path: 'test-results/history.png', fullPage: true });
