@@ -1,7 +1,7 @@
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PathError } from '../common/errors';
+import { PathError, UnavailableError } from '../common/errors';
 import type { LockInfo } from '../control/api';
 import { FILES_PREFIX, LOCKS_PREFIX, type IndexRecord } from './engine';
 import { isConflictCopy } from './paths';
@@ -314,6 +314,20 @@ describe('SyncEngine (three engines, one MemoryKv)', () => {
 });
 
 describe('SyncEngine shutdown', () => {
+  it('refuses a console write before start with a retryable UnavailableError and writes nothing', async () => {
+    const c = await SyncTestCluster.create();
+    try {
+      const A = c.addNode('A');
+      await expect(A.engine.writeLocal('early.txt', new TextEncoder().encode('too early'))).rejects.toBeInstanceOf(UnavailableError);
+      expect(await readOrNull(join(A.folder, 'early.txt'))).toBeNull();
+      await A.engine.start();
+      await A.engine.writeLocal('early.txt', new TextEncoder().encode('in time'));
+      expect((await readOrNull(join(A.folder, 'early.txt')))?.toString()).toBe('in time');
+    } finally {
+      await c.dispose();
+    }
+  });
+
   it('aborts an in-flight fetch when stopping', async () => {
     const c = await SyncTestCluster.create();
     try {

@@ -436,6 +436,7 @@ export class SyncEngine {
    */
   async writeLocal(path: string, bytes: Uint8Array): Promise<{ path: string; size: number; sha256: string }> {
     const p = normalizePath(path);
+    if (!this.running) throw new UnavailableError(`cannot write ${p}: the sync engine is not running (it starts once the node has joined the cluster); retry shortly`);
     this.assertNotLocked(p);
     const abs = this.abs(p);
     await mkdir(dirname(abs), { recursive: true });
@@ -630,7 +631,7 @@ export class SyncEngine {
   }
 
   private hash(path: string, copyTo?: string): Promise<LocalFile> {
-    if (!this.hasher) return Promise.reject(new ValidationError('sync engine is not running'));
+    if (!this.hasher) return Promise.reject(new UnavailableError('the sync engine is not running (it starts once the node has joined the cluster, and stops with it); retry shortly'));
     return this.hasher.hash(path, copyTo);
   }
 
