@@ -16,6 +16,7 @@ import { StorageError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { EmbeddedKv } from './embedded-kv';
 import { MemoryTransport } from './testing/memory-transport';
+import { waitFor } from './testing/wait-for';
 
 const VOTERS = ['A', 'B', 'C'];
 
@@ -34,15 +35,6 @@ function tmpfsUnavailable(): string | null {
 }
 const skip = tmpfsUnavailable();
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A logger that records error lines (the rest is dropped). */
 function recordingLogger(lines: Array<Record<string, unknown>>): Logger {

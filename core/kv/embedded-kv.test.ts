@@ -8,21 +8,13 @@ import type { Message } from '../raft/types';
 import { SNAP_FILE, WAL_FILE } from '../raft/wal';
 import { EmbeddedKv, type EmbeddedKvOptions } from './embedded-kv';
 import { MemoryTransport } from './testing/memory-transport';
+import { waitFor } from './testing/wait-for';
 import type { WatchEvent } from './types';
 
 const VOTERS = ['A', 'B', 'C'];
 const LEARNERS = ['L'];
 const ALL = [...VOTERS, ...LEARNERS];
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 let cleanup: Array<() => Promise<void> | void> = [];
 afterEach(async () => {

@@ -5,18 +5,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { UnavailableError, ValidationError } from '../common/errors';
 import { EmbeddedKv } from './embedded-kv';
 import { MemoryTransport } from './testing/memory-transport';
+import { waitFor } from './testing/wait-for';
 
 const VOTERS = ['A', 'B', 'C'];
 
-async function waitFor<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 let cleanup: Array<() => Promise<void> | void> = [];
 const hubs: MemoryTransport[] = [];

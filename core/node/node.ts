@@ -472,13 +472,30 @@ export class ClusterNode implements ControlHandler {
     );
   }
 
+  /** The NodeStatus fields a node reports about itself (its `GetMetrics` answer, or ours); zeros when unknown. */
+  private reported(id: string, m: Record<string, unknown> | null): Pick<NodeStatus, 'up' | 'raftState' | 'term' | 'commitIndex' | 'appliedIndex' | 'queueDepth' | 'inFlight' | 'requestsPerSec' | 'syncBacklog' | 'pid' | 'folder'> {
+    const up = this.isUp(id);
+    const num = (k: string): number => (m && typeof m[k] === 'number' ? (m[k] as number) : 0);
+    return {
+      up,
+      raftState: (up && m ? String(m.raftState) : 'unknown') as RaftRoleView,
+      term: num('term'),
+      commitIndex: num('commitIndex'),
+      appliedIndex: num('appliedIndex'),
+      queueDepth: num('queueDepth'),
+      inFlight: num('inFlight'),
+      requestsPerSec: num('requestsPerSec'),
+      syncBacklog: num('syncBacklog'),
+      pid: m && num('pid') > 0 ? num('pid') : null,
+      folder: m && typeof m.folder === 'string' ? m.folder : '',
+    };
+  }
+
   private buildStatus(): ClusterStatus {
     const raft = this.kv.status();
     const nodes: NodeStatus[] = this.topology.config.processes.map((p) => {
       const a = addressOf(this.topology, p.id);
       const m = p.id === this.id ? this.metrics() : (this.peers.get(p.id)?.metrics ?? null);
-      const up = this.isUp(p.id);
-      const num = (k: string): number => (m && typeof m[k] === 'number' ? (m[k] as number) : 0);
       return {
         id: p.id,
         host: p.host,
@@ -486,17 +503,7 @@ export class ClusterNode implements ControlHandler {
         team: p.team,
         address: `${a.host}:${a.port}`,
         consolePort: a.consolePort,
-        up,
-        raftState: (up && m ? String(m.raftState) : 'unknown') as RaftRoleView,
-        term: num('term'),
-        commitIndex: num('commitIndex'),
-        appliedIndex: num('appliedIndex'),
-        queueDepth: num('queueDepth'),
-        inFlight: num('inFlight'),
-        requestsPerSec: num('requestsPerSec'),
-        syncBacklog: num('syncBacklog'),
-        pid: m && num('pid') > 0 ? num('pid') : null,
-        folder: m && typeof m.folder === 'string' ? m.folder : '',
+        ...this.reported(p.id, m),
         lastSeen: p.id === this.id ? Date.now() : (this.peers.get(p.id)?.lastSeen ?? 0),
       };
     });
@@ -505,8 +512,6 @@ export class ClusterNode implements ControlHandler {
     for (const id of [...conf.voters, ...conf.learners]) {
       if (this.topology.byId.has(id)) continue;
       const m = this.peers.get(id)?.metrics ?? null;
-      const up = this.isUp(id);
-      const num = (k: string): number => (m && typeof m[k] === 'number' ? (m[k] as number) : 0);
       nodes.push({
         id,
         host: m && typeof m.host === 'string' ? m.host : '',
@@ -515,17 +520,7 @@ export class ClusterNode implements ControlHandler {
         team: null,
         address: this.dir.addresses.get(id) ?? '',
         consolePort: null,
-        up,
-        raftState: (up && m ? String(m.raftState) : 'unknown') as RaftRoleView,
-        term: num('term'),
-        commitIndex: num('commitIndex'),
-        appliedIndex: num('appliedIndex'),
-        queueDepth: num('queueDepth'),
-        inFlight: num('inFlight'),
-        requestsPerSec: num('requestsPerSec'),
-        syncBacklog: num('syncBacklog'),
-        pid: m && num('pid') > 0 ? num('pid') : null,
-        folder: m && typeof m.folder === 'string' ? m.folder : '',
+        ...this.reported(id, m),
         lastSeen: this.peers.get(id)?.lastSeen ?? 0,
       });
     }
