@@ -92,9 +92,7 @@ export class LockManager {
     if (!entry || entry.deleted) throw new NotFoundError(`no file "${path}" in the synchronized folder`);
     const key = LOCK_PREFIX + path;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const cur = await this.kv.range(key);
-      const kv = cur.kvs[0];
-      const hist = (await this.kv.range(LOCK_HISTORY_PREFIX + path)).kvs[0];
+      const [kv, hist] = await this.readLockAndHistory(path);
       const held = kv ? parseLock(kv) : null;
       let next: LockInfo;
       if (!held || !kv) {
@@ -131,10 +129,8 @@ export class LockManager {
   async unlock(path: string, who: LockRequester, force = false, now = Date.now()): Promise<{ released: boolean; previous: LockInfo | null }> {
     const key = LOCK_PREFIX + path;
     for (let attempt = 0; attempt < 5; attempt++) {
-      const cur = await this.kv.range(key);
-      const kv = cur.kvs[0];
+      const [kv, hist] = await this.readLockAndHistory(path);
       if (!kv) return { released: false, previous: null };
-      const hist = (await this.kv.range(LOCK_HISTORY_PREFIX + path)).kvs[0];
       const held = parseLock(kv);
       if (held && !held.holders.includes(who.node) && !force) {
         throw new LockConflictError(`"${path}" is locked by ${held.holders.join(', ')}, not by ${who.node}; use force to break it`, { detail: { lock: held } });
@@ -161,6 +157,12 @@ export class LockManager {
   /** Recent lock events of `path`, oldest first (at most {@link LOCK_HISTORY_KEEP}). */
   async history(path: string): Promise<LockEvent[]> {
     return parseLockEvents((await this.kv.range(LOCK_HISTORY_PREFIX + path)).kvs[0]);
+  }
+
+  /** The lock key and its event list, read together (two linearizable reads in parallel, not one after the other). */
+  private async readLockAndHistory(path: string): Promise<[KeyValue | undefined, KeyValue | undefined]> {
+    const [lock, hist] = await Promise.all([this.kv.range(LOCK_PREFIX + path), this.kv.range(LOCK_HISTORY_PREFIX + path)]);
+    return [lock.kvs[0], hist.kvs[0]];
   }
 
   private historyPut(path: string, hist: KeyValue | undefined, event: LockEvent): { type: 'put'; key: string; value: string } {

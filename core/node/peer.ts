@@ -15,6 +15,7 @@ import { loadProtoPackage } from './proto';
 import { UnavailableError, ValidationError, toWire, fromWire, type WireError, AuthError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Entry, Message, MessageType, RaftTransport } from '../raft/types';
+import { isSha256 } from '../sync/blocks';
 import { SnapshotAssembler, splitSnapshotMessage, type SnapshotChunk } from './snapshot-chunks';
 
 
@@ -229,7 +230,7 @@ export function validateBlocksRequest(req: Record<string, unknown>): string[] {
   if (!Array.isArray(hashes) || hashes.length === 0) throw new ValidationError('GetBlocks: hashes must be a non-empty list');
   if (hashes.length > MAX_GET_BLOCKS) throw new ValidationError(`GetBlocks: at most ${MAX_GET_BLOCKS} hashes per call, got ${hashes.length}`);
   hashes.forEach((h, i) => {
-    if (typeof h !== 'string' || !/^[0-9a-f]{64}$/.test(h)) throw new ValidationError(`GetBlocks: hashes[${i}] is not a SHA-256 hex digest: ${JSON.stringify(String(h).slice(0, 80))}`);
+    if (!isSha256(h)) throw new ValidationError(`GetBlocks: hashes[${i}] is not a SHA-256 hex digest: ${JSON.stringify(String(h).slice(0, 80))}`);
   });
   return hashes as string[];
 }
@@ -327,7 +328,7 @@ export async function startPeerServer(opts: {
       const sha = String(call.request.sha256 ?? '');
       // A server stream ends with a status by emitting 'error' with { code, details } (grpc-js).
       const end = (code: grpc.status, details: string): void => void call.emit('error', { code, details });
-      if (!/^[0-9a-f]{64}$/.test(sha)) return end(grpc.status.INVALID_ARGUMENT, 'sha256 must be 64 lowercase hex digits');
+      if (!isSha256(sha)) return end(grpc.status.INVALID_ARGUMENT, 'sha256 must be 64 lowercase hex digits');
       const stream = handlers.openObject(sha);
       if (!stream) return end(grpc.status.NOT_FOUND, `object ${sha} not found`);
       stream.on('data', (chunk: Buffer) => {

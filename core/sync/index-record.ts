@@ -7,6 +7,7 @@
  */
 import type { FileEntry } from '../control/api';
 import type { KeyValue } from '../kv/types';
+import { isSha256 } from './blocks';
 
 /** KV prefix of the file index. */
 export const FILES_PREFIX = 'files/';
@@ -29,9 +30,9 @@ export function parseIndexRecord(kv: Pick<KeyValue, 'value'>): IndexRecord | nul
   try {
     const v = JSON.parse(kv.value) as IndexRecord;
     if (typeof v.path !== 'string' || typeof v.version !== 'number' || typeof v.deleted !== 'boolean' || typeof v.modifiedBy !== 'string') return null;
-    if (typeof v.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(v.sha256)) return null;
+    if (!isSha256(v.sha256)) return null;
     if (typeof v.size !== 'number' || typeof v.modifiedAt !== 'number') return null;
-    if (v.manifest !== undefined && (typeof v.manifest !== 'string' || !/^[0-9a-f]{64}$/.test(v.manifest))) return null;
+    if (v.manifest !== undefined && !isSha256(v.manifest)) return null;
     return v;
   } catch {
     return null;

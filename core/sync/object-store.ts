@@ -13,15 +13,15 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, ValidationError } from '../common/errors';
+import { isSha256 } from './blocks';
 
 /** Hashes a file at an absolute path; resolves to its lowercase hex SHA-256. */
 export type HashFileFn = (path: string) => Promise<{ sha256: string }>;
 
-const SHA_RE = /^[0-9a-f]{64}$/;
 
 /** Throws ValidationError unless `sha` is 64 lowercase hex digits. */
 export function assertSha256(sha: string): void {
-  if (!SHA_RE.test(sha)) throw new ValidationError(`not a SHA-256 hex digest: ${JSON.stringify(sha)}`);
+  if (!isSha256(sha)) throw new ValidationError(`not a SHA-256 hex digest: ${JSON.stringify(sha)}`);
 }
 
 async function hashInline(path: string): Promise<{ sha256: string }> {
@@ -63,7 +63,7 @@ export class ObjectStore {
 
   /** True when object `sha` is stored (synchronous stat; false for a malformed digest). */
   has(sha: string): boolean {
-    return SHA_RE.test(sha) && existsSync(this.pathOf(sha));
+    return isSha256(sha) && existsSync(this.pathOf(sha));
   }
 
   /** A fresh temp path inside the store (same filesystem as the objects, so rename is atomic). */
