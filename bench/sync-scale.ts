@@ -30,6 +30,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connectControl } from '../core/control/ws-client';
 import { freePortBlock } from '../test/helpers/ports';
+import { opt, run } from './sync';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const CLI = join(ROOT, 'bin', 'clusterdesk.js');
@@ -37,10 +38,6 @@ const ANCHORS = resolve(process.env.CLUSTERDESK_ANCHORS ?? join(ROOT, '..', 'sha
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const round = (x: number, d = 2): number => +x.toFixed(d);
 
-function opt(argv: string[], name: string): string | undefined {
-  const i = argv.indexOf(`--${name}`);
-  return i < 0 ? undefined : argv[i + 1];
-}
 
 /** mulberry32: a small seeded PRNG, so every run writes the same corpus. */
 function rng(seed: number): () => number {
@@ -79,15 +76,6 @@ function rssMiB(pid: number, peak = false): number {
   return m ? round(Number(m[1]) / 1024, 1) : NaN;
 }
 
-function run(cmd: string, args: string[], cwd = ROOT): Promise<string> {
-  return new Promise((res, rej) => {
-    const p = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    p.on('error', rej);
-    p.on('exit', (code) => (code === 0 ? res(out) : rej(new Error(`${cmd} ${args.join(' ')} exited ${code}\n${out}`))));
-  });
-}
 
 /** Polls `fn` every 200 ms; a failed poll (e.g. a refused connection) counts as "not yet", a thrown {@link Fatal} ends the wait. */
 async function waitUntil(what: string, fn: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -270,10 +258,10 @@ async function syncthing(corpus: string, n: number, argv: string[]): Promise<Rec
   const stDir = mkdtempSync(join(tmpdir(), 'syncthing-scale-'));
   const script = join(ANCHORS, 'syncthing-pair.sh');
   try {
-    await run('bash', [script, 'start', stDir], ANCHORS);
+    await run('bash', [script, 'start', stDir], { cwd: ANCHORS });
     await sleep(2000);
     const rssEmptyMiB = rssMiB(Number(readFileSync(join(stDir, 'a', 'pid'), 'utf8')));
-    await run('bash', [script, 'stop', stDir], ANCHORS);
+    await run('bash', [script, 'stop', stDir], { cwd: ANCHORS });
     await sleep(1500);
     rmSync(join(stDir, 'a', 'data'), { recursive: true, force: true });
     await run('cp', ['-a', corpus, join(stDir, 'a', 'data')]);
@@ -299,7 +287,7 @@ async function syncthing(corpus: string, n: number, argv: string[]): Promise<Rec
       await stopChild(st);
     }
   } finally {
-    await run('bash', [script, 'stop', stDir], ANCHORS).catch(() => undefined);
+    await run('bash', [script, 'stop', stDir], { cwd: ANCHORS }).catch(() => undefined);
     if (argv.includes('--keep')) console.error(`syncthing data kept in ${stDir}`);
     else rmSync(stDir, { recursive: true, force: true });
   }

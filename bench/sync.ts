@@ -33,14 +33,15 @@ interface Result {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function opt(argv: string[], name: string): string | undefined {
+/** The value after `--name` in argv, if any. */
+export function opt(argv: string[], name: string): string | undefined {
   const i = argv.indexOf(`--${name}`);
   return i < 0 ? undefined : argv[i + 1];
 }
 
 
 /** Runs a command, streaming its stderr; resolves with its stdout. Rejects on a non-zero exit. */
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
+export function run(cmd: string, args: string[], opts: { cwd?: string } = {}): Promise<string> {
   return new Promise((res, rej) => {
     const p = spawn(cmd, args, { cwd: opts.cwd ?? ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
