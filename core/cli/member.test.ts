@@ -44,6 +44,18 @@ describe('clusterdesk member / leader arguments', () => {
     }
   });
 
+  it('node --read-only accepts only safe or lease-based (exit code 2 before starting anything)', async () => {
+    for (const mode of ['fast', 'LEASE-BASED', '', 'lease-based;rm']) {
+      const r = await run(['node', '--config', '/nonexistent/cluster.json', '--id', 'A', '--read-only', mode]);
+      expect(r.code, mode).toBe(2);
+      // Refused by argument parsing: the config file is never looked at.
+      expect(r.err, mode).not.toMatch(/cluster\.json/);
+    }
+    // Control: a valid mode gets past argument parsing and fails on the missing config instead.
+    const ok = await run(['node', '--config', '/nonexistent/cluster.json', '--id', 'A', '--read-only', 'lease-based']);
+    expect(ok.err).toMatch(/cluster\.json: cannot read config file/);
+  });
+
   it('well-formed arguments get as far as connecting (exit code 1 when no node answers)', async () => {
     const r = await run(['member', 'add', 'D', 'node-d.example:50054', ...NOWHERE]);
     expect(r.code).toBe(1);

@@ -91,4 +91,12 @@ describe('cluster config', () => {
     expect(problems({ ...base(), sync: { versioning: { keep: 1, trash: true } } })).toMatch(/trash/);
     expect(problems({ ...base(), sync: { staggered: {} } })).toMatch(/staggered/);
   });
+
+  it('defaults raft.readOnly to safe and accepts lease-based; anything else is a ConfigError', () => {
+    expect(loadClusterConfig(DEMO_CONFIG).config.raft).toEqual({ readOnly: 'safe' });
+    expect(parseClusterConfig({ ...base(), raft: { readOnly: 'lease-based' } }).config.raft.readOnly).toBe('lease-based');
+    expect(problems({ ...base(), raft: { readOnly: 'lease' } })).toMatch(/raft\.readOnly/);
+    expect(problems({ ...base(), raft: { readOnly: 'safe', leaseTicks: 3 } })).toMatch(/leaseTicks/);
+    expect(problems({ ...base(), raft: 'lease-based' })).toMatch(/raft/);
+  });
 });

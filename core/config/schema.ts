@@ -60,6 +60,18 @@ export const syncSchema = z.strictObject({
 /** Folder sync options with defaults applied. */
 export type SyncConfig = z.infer<typeof syncSchema>;
 
+/**
+ * Raft options shared by every node (optional). `readOnly`: how a leader confirms a linearizable
+ * read, etcd's `ReadOnlyOption`: `safe` (default) = ReadIndex, a heartbeat round per read (thesis
+ * §6.4); `lease-based` = no round while the leader holds its lease (thesis §6.4.1; relies on
+ * bounded clock drift between hosts). A node's `--read-only` flag overrides it.
+ */
+export const raftSchema = z.strictObject({
+  readOnly: z.enum(['safe', 'lease-based']).default('safe'),
+});
+
+export type RaftOptions = z.infer<typeof raftSchema>;
+
 export const clusterSchema = z.strictObject({
   $comment: z.string().optional(),
   /** Cluster name; also the Raft cluster id written into every WAL. */
@@ -68,6 +80,7 @@ export const clusterSchema = z.strictObject({
   hosts: z.record(idSchema, z.strictObject({ address: z.string().min(1).max(253) })),
   processes: z.array(processSchema).min(1).max(64),
   sync: syncSchema.default({ versioning: { keep: 5, maxAgeDays: 30 } }),
+  raft: raftSchema.default({ readOnly: 'safe' }),
 });
 
 export type ProcessConfig = z.infer<typeof processSchema> & { consolePort: number; team: string | null };
@@ -76,6 +89,7 @@ export interface ClusterConfig {
   hosts: Record<string, { address: string }>;
   processes: ProcessConfig[];
   sync: SyncConfig;
+  raft: RaftOptions;
 }
 
 /** Derived view of a config: voters, learners, teams and undirected links. */
@@ -168,7 +182,7 @@ export function parseClusterConfig(input: unknown, source = 'config'): Topology 
   }
   if (problems.length) throw new ConfigError(`${source} is invalid:\n  ${problems.join('\n  ')}`, { detail: { issues: problems } });
   return {
-    config: { name: raw.name, hosts: raw.hosts, processes, sync: raw.sync },
+    config: { name: raw.name, hosts: raw.hosts, processes, sync: raw.sync, raft: raw.raft },
     byId,
     voters: processes.filter((p) => p.role !== 'worker').map((p) => p.id),
     learners: processes.filter((p) => p.role === 'worker').map((p) => p.id),

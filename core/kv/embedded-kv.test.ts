@@ -39,6 +39,26 @@ function makeCluster(dir = mkdtempSync(join(tmpdir(), 'cd-ekv-')), hub = new Mem
 }
 
 describe('EmbeddedKv cluster (3 voters + 1 learner, MemoryTransport, real WALs)', () => {
+  it('lease-based reads: linearizable reads everywhere, served on the leader lease without a heartbeat round', async () => {
+    const c = makeCluster(undefined, undefined, { readOnly: 'lease-based' });
+    await Promise.all(ALL.map((id) => c.kv(id).start()));
+    const leader = await c.leader();
+    const rounds: Message[] = [];
+    c.hub.observe = (m) => {
+      if (m.type === 'Heartbeat' && m.context.length > 0) rounds.push(m);
+    };
+    for (let i = 0; i < 5; i++) {
+      const put = await c.kv(ALL[i % ALL.length]!).put('lease/k', `v${i}`);
+      for (const id of ALL) {
+        const r = await c.kv(id).range('lease/k');
+        expect(r.kvs[0]?.value).toBe(`v${i}`);
+        expect(r.revision).toBeGreaterThanOrEqual(put.revision);
+      }
+    }
+    expect(c.kv(leader).status().role).toBe('leader');
+    expect(rounds).toEqual([]);
+  });
+
   it('forwards writes from followers and learners, runs txns, serves linearizable reads everywhere', async () => {
     const c = makeCluster();
     await Promise.all(ALL.map((id) => c.kv(id).start()));

@@ -25,7 +25,11 @@
  *   additionally waits until the local replica has applied that index (read-your-writes for
  *   serializable reads and watches).
  * - Linearizable reads use ReadIndex (thesis §6.4) on the leader; followers ask the leader for
- *   a read index and serve from their own replica once it has applied that far.
+ *   a read index and serve from their own replica once it has applied that far. With
+ *   `readOnly: 'lease-based'` a leader holding a lease skips the heartbeat round (thesis §6.4.1,
+ *   `RaftConfig.readOnly`); ticks then follow the monotonic clock (ticks missed while the event
+ *   loop stalled are replayed before a read), and the fast failover of `watchLeader` is off
+ *   (followers wait out the full election timeout, which is what the lease relies on).
  * - While no leader is known, requests retry every ~2 ticks until `requestTimeoutMs`, then
  *   reject with UnavailableError. NotLeader/Unavailable answers are retried; a proposal whose
  *   outcome is unknown at the deadline rejects with TimeoutError (it may still commit).
@@ -96,6 +100,8 @@ export interface EmbeddedKvOptions {
    * investigation; Raft safety arguments in handleReady), so the synchronous path stays the default.
    */
   asyncPersist?: boolean;
+  /** How the leader confirms linearizable reads: `RaftConfig.readOnly` (default 'safe'; 'lease-based' needs the same on every node). */
+  readOnly?: 'safe' | 'lease-based';
   /** Compact the log (snapshot + WAL cut) every this many applied entries; 0 = never (default 10,000). */
   snapshotEntries?: number;
   /** Entries kept in memory below a snapshot for slightly lagging followers (RaftConfig.snapshotCatchUpEntries; default 1,000). */
@@ -194,6 +200,8 @@ export class EmbeddedKv implements ReplicatedKV {
   private ticksSinceLeader = 0;
   private probing = false;
   private ticks = 0;
+  /** `performance.now()` when ticking started (lease-based reads: ticks follow this clock). */
+  private clockStart = 0;
   private seq = 0;
   private readonly incarnation = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e9).toString(36)}`;
   private readonly proposals = new Map<string, Pending<{ index: number; result: KvResult }>>();
@@ -227,6 +235,7 @@ export class EmbeddedKv implements ReplicatedKV {
       asyncPersist: options.asyncPersist ?? false,
       snapshotEntries: options.snapshotEntries ?? 10_000,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? 1_000,
+      readOnly: options.readOnly ?? 'safe',
       join: options.join ?? false,
     };
     if (!(Number.isInteger(this.o.snapshotEntries) && this.o.snapshotEntries >= 0)) throw new ValidationError(`snapshotEntries must be a non-negative integer, got ${this.o.snapshotEntries}`);
@@ -265,6 +274,7 @@ export class EmbeddedKv implements ReplicatedKV {
       preferred: this.o.preferred,
       rng: createRng(this.o.seed),
       snapshotCatchUpEntries: this.o.snapshotCatchUpEntries,
+      readOnly: this.o.readOnly,
       storage: { hardState: state.hardState, entries: state.entries, ...(state.snapshot ? { snapshot: state.snapshot } : {}) },
       logger: this.log,
     });
@@ -282,6 +292,7 @@ export class EmbeddedKv implements ReplicatedKV {
     });
     this.o.transport.onForward((from, payload) => this.handleForward(from, payload));
     this.drive();
+    this.clockStart = performance.now();
     this.timer = setInterval(() => this.onTick(), this.o.tickMs);
     this.timer.unref?.();
     this.emitStatus(true);
@@ -634,6 +645,8 @@ export class EmbeddedKv implements ReplicatedKV {
   private async readIndexLocal(timeoutMs: number): Promise<number> {
     const raft = this.raft!;
     const rid = `${this.o.id}:${this.incarnation}:${++this.seq}`;
+    // A lease is measured in ticks: count the ones a stalled event loop missed before using it.
+    if (this.o.readOnly === 'lease-based') this.catchUpTicks();
     raft.readIndex(enc.encode(rid));
     const p = this.deferred(this.reads, rid, timeoutMs, () => new TimeoutError(`read index not confirmed within ${timeoutMs} ms`));
     this.drive();
@@ -742,8 +755,11 @@ export class EmbeddedKv implements ReplicatedKV {
 
   private onTick(): void {
     if (!this.running || !this.raft) return;
-    this.ticks++;
-    this.raft.tick();
+    if (this.o.readOnly === 'lease-based') this.catchUpTicks();
+    else {
+      this.ticks++;
+      this.raft.tick();
+    }
     const st = this.raft.status();
     if (st.role === 'leader') this.expireLeases();
     else this.watchLeader(st.leaderId);
@@ -764,7 +780,8 @@ export class EmbeddedKv implements ReplicatedKV {
       this.ticksSinceLeader = 0;
       return;
     }
-    if (!leaderId || this.probing || !this.o.transport.probe) return;
+    // Lease-based reads: the leader may serve reads until the followers' election timeout ends.
+    if (!leaderId || this.probing || !this.o.transport.probe || this.o.readOnly === 'lease-based') return;
     this.ticksSinceLeader++;
     if (this.ticksSinceLeader < LEADER_SILENT_TICKS || this.ticksSinceLeader >= this.o.electionTicks) return;
     this.probing = true;
@@ -785,6 +802,15 @@ export class EmbeddedKv implements ReplicatedKV {
       .finally(() => {
         this.probing = false;
       });
+  }
+
+  /** Ticks Raft once per `tickMs` elapsed on the monotonic clock since start (lease-based reads; see the module doc). */
+  private catchUpTicks(): void {
+    const due = Math.floor((performance.now() - this.clockStart) / this.o.tickMs);
+    while (this.ticks < due && this.raft) {
+      this.ticks++;
+      this.raft.tick();
+    }
   }
 
   private ttlTicks(ttlSeconds: number): number {

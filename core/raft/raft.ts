@@ -58,6 +58,21 @@ export interface RaftConfig {
    * timeout steps down; followers that heard from a leader within the timeout ignore votes (leader lease). Default true.
    */
   checkQuorum?: boolean;
+  /**
+   * How {@link Raft.readIndex} confirms leadership (etcd `ReadOnlyOption`; thesis §6.4, §6.4.1):
+   * - `'safe'` (default): a heartbeat round to a quorum for every read (ReadIndex).
+   * - `'lease-based'`: no round while the leader holds a lease: a quorum of voters (itself included)
+   *   acknowledged heartbeats it sent less than `electionTicks - 2` ticks ago (one tick for tick
+   *   phase, one for clock drift). Such a voter ignores vote requests for `electionTicks` ticks after
+   *   hearing from the leader (check-quorum's leader lease), so no other leader can be elected before
+   *   the lease ends. No lease before the leader committed an entry of its term, and none for the
+   *   rest of a term in which it started a leadership transfer (the TimeoutNow election bypasses
+   *   the voters' lease, §3.10). Without a lease the read falls back to the safe round.
+   *   A node that starts in this mode ignores vote requests for its first `electionTicks` ticks
+   *   (it may have acknowledged a leader's heartbeat before a restart). Relies on bounded clock
+   *   drift; set it on every node. Requires `checkQuorum` (ValidationError otherwise).
+   */
+  readOnly?: 'safe' | 'lease-based';
   /** Maximum entries per AppendEntries message (default 256). */
   maxEntriesPerMessage?: number;
   /** Maximum bytes of entry data per AppendEntries message; a single larger entry is still sent alone (default 1 MiB; etcd `MaxSizePerMsg`). */
@@ -155,10 +170,12 @@ interface Progress {
   pendingSnapshot: number;
   /** Leader tick at which `match` last advanced, or the current state (snapshot) began. */
   since: number;
+  /** Latest leader tick (`leaderTicks`) at which a heartbeat was sent that this follower acknowledged (lease-based reads); -Infinity if none. */
+  leaseAck: number;
 }
 
 function newProgress(next: number, now: number): Progress {
-  return { match: 0, next, recentActive: true, state: 'probe', probeSent: false, inflights: [], pendingSnapshot: 0, since: now };
+  return { match: 0, next, recentActive: true, state: 'probe', probeSent: false, inflights: [], pendingSnapshot: 0, since: now, leaseAck: -Infinity };
 }
 
 interface PendingRead {
@@ -205,6 +222,11 @@ export class Raft {
   private readonly rng: Rng;
   private readonly preVote: boolean;
   private readonly checkQuorum: boolean;
+  private readonly readOnly: 'safe' | 'lease-based';
+  /** Lease-based reads: this leader started a leadership transfer in its term, so it holds no lease until it steps down. */
+  private leaseRevoked = false;
+  /** Lease-based reads: a freshly started node ignores vote requests until `electionTicks` ticks pass (see RaftConfig.readOnly). */
+  private startupLease = false;
   private readonly maxEntries: number;
   private readonly maxBytes: number;
   private readonly maxInflight: number;
@@ -253,6 +275,9 @@ export class Raft {
     this.rng = config.rng;
     this.preVote = config.preVote ?? true;
     this.checkQuorum = config.checkQuorum ?? true;
+    this.readOnly = config.readOnly ?? 'safe';
+    if (this.readOnly !== 'safe' && this.readOnly !== 'lease-based') throw new ValidationError(`readOnly must be 'safe' or 'lease-based', got ${String(this.readOnly)}`);
+    if (this.readOnly === 'lease-based' && !this.checkQuorum) throw new ValidationError("readOnly 'lease-based' requires checkQuorum (etcd requires CheckQuorum for ReadOnlyLeaseBased too)");
     this.maxEntries = config.maxEntriesPerMessage ?? 256;
     this.maxBytes = config.maxBytesPerMessage ?? 1024 * 1024;
     this.maxInflight = config.maxInflightMessages ?? 256;
@@ -272,6 +297,7 @@ export class Raft {
     this.vote = hs.vote;
     this.prevHardState = { term: hs.term, vote: hs.vote, commit: this.log.committed };
     this.becomeFollower(this.term, '');
+    this.startupLease = this.readOnly === 'lease-based';
     this.prevSoftState = this.softState();
     // First election timeout: the "preferred leader" rule (see RaftConfig.preferred).
     const et = this.electionTicks;
@@ -304,10 +330,16 @@ export class Raft {
    * Starts a ReadIndex round (thesis §6.4): the leader records its commit index, confirms it is
    * still leader with a heartbeat round to a quorum, then emits a {@link ReadState} with
    * `context`. Reads served once `applied >= index` are linearizable. Rounds started before the
-   * leader committed an entry of its term wait for that commit. Throws NotLeaderError when not leader.
+   * leader committed an entry of its term wait for that commit. With `readOnly: 'lease-based'` a
+   * leader holding a valid lease ({@link Raft.hasLease}) emits the ReadState at once, without a
+   * round (thesis §6.4.1). Throws NotLeaderError when not leader.
    */
   readIndex(context: Uint8Array): void {
     if (this.role !== 'leader') throw new NotLeaderError(this.lead || null);
+    if (this.hasLease()) {
+      this.readStates.push({ index: this.log.committed, context });
+      return;
+    }
     const read: PendingRead = { index: this.log.committed, context, key: ctxKey(context), acks: new Set([this.id]) };
     this.pendingReads.push(read);
     if (this.committedInTerm()) this.startReadRound(read);
@@ -404,6 +436,9 @@ export class Raft {
     if (this.leadTransferee === to) return;
     this.abortTransfer(`new transfer to ${to}`);
     this.leadTransferee = to;
+    // The transferee's election bypasses the voters' lease, possibly after this transfer timed
+    // out here: no lease-based read for the rest of this term.
+    this.leaseRevoked = true;
     this.electionElapsed = 0;
     this.logger.info({ id: this.id, term: this.term, to }, 'leadership transfer started');
     const pr = this.prs.get(to)!;
@@ -414,6 +449,19 @@ export class Raft {
   /** The configuration in effect (the latest in the log, committed or not). */
   confState(): ConfState {
     return { voters: [...this.voters], learners: [...this.learners], context: { ...this.nodeContext } };
+  }
+
+  /**
+   * True when this node may serve a read without a heartbeat round (thesis §6.4.1): it is the
+   * leader, `readOnly` is `'lease-based'`, it committed an entry of its term, started no
+   * leadership transfer in this term, and a quorum of voters (itself included if it votes)
+   * acknowledged a heartbeat sent less than `electionTicks - 2` ticks ago.
+   */
+  hasLease(): boolean {
+    if (this.readOnly !== 'lease-based' || this.role !== 'leader' || this.leaseRevoked || !this.committedInTerm()) return false;
+    const acks = this.voters.map((v) => (v === this.id ? this.leaderTicks : (this.prs.get(v)?.leaseAck ?? -Infinity))).sort((a, b) => b - a);
+    const start = acks[this.quorum() - 1] ?? -Infinity;
+    return this.leaderTicks < start + this.electionTicks - 2;
   }
 
   /** Target of the leadership transfer in progress, or null. */
@@ -441,7 +489,7 @@ export class Raft {
       if (m.type === 'PreVote' || m.type === 'RequestVote') {
         // Leader lease (thesis §4.2.3): while we hear from a live leader, ignore disruptive campaigns,
         // except the election a leader asked for with TimeoutNow (thesis §3.10, etcd campaignTransfer).
-        const inLease = this.checkQuorum && this.lead !== '' && this.electionElapsed < this.electionTicks && !isTransfer(m.context);
+        const inLease = this.checkQuorum && (this.lead !== '' || this.startupLease) && this.electionElapsed < this.electionTicks && !isTransfer(m.context);
         if (inLease) return;
       }
       if (m.type === 'PreVote') {
@@ -611,6 +659,8 @@ export class Raft {
     this.votes.clear();
     this.pendingReads = [];
     this.leadTransferee = '';
+    this.leaseRevoked = false;
+    this.startupLease = false;
   }
 
   private becomeFollower(term: number, lead: NodeId): void {
@@ -624,6 +674,7 @@ export class Raft {
     this.votes.clear();
     this.lead = '';
     this.electionElapsed = 0;
+    this.startupLease = false;
     this.randomizedElectionTimeout = this.rng.int(this.electionTicks, 2 * this.electionTicks);
     this.role = 'pre-candidate';
   }
@@ -698,6 +749,7 @@ export class Raft {
 
   private tickElection(): void {
     this.electionElapsed++;
+    if (this.electionElapsed >= this.electionTicks) this.startupLease = false;
     if (this.isLearner() || !this.voters.includes(this.id)) return;
     if (this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
@@ -793,6 +845,8 @@ export class Raft {
       }
       case 'HeartbeatResponse': {
         pr.recentActive = true;
+        // A send tick from the future (a buggy or hostile peer) must not extend the lease.
+        if (m.index <= this.leaderTicks && m.index > pr.leaseAck) pr.leaseAck = m.index;
         this.onHeartbeatResponse(pr);
         if (pr.match < this.log.lastIndex()) this.sendAppend(m.from);
         if (m.context.length > 0 && this.voters.includes(m.from)) {
@@ -925,7 +979,7 @@ export class Raft {
 
   private handleHeartbeat(m: Message): void {
     this.log.commitTo(Math.min(m.commit, this.log.lastIndex()));
-    this.send({ type: 'HeartbeatResponse', to: m.from, context: m.context });
+    this.send({ type: 'HeartbeatResponse', to: m.from, context: m.context, index: m.index });
   }
 
   // ---- Configuration (thesis §4.1) and leadership transfer (thesis §3.10) ---------------
@@ -1063,7 +1117,8 @@ export class Raft {
     for (const [p, pr] of this.prs) {
       if (p === this.id) continue;
       // Never tell a follower to commit beyond what it is known to hold (etcd does the same).
-      this.send({ type: 'Heartbeat', to: p, commit: Math.min(pr.match, this.log.committed), context });
+      // `index` carries the send tick, echoed back: the start of a lease-based read lease.
+      this.send({ type: 'Heartbeat', to: p, commit: Math.min(pr.match, this.log.committed), context, index: this.leaderTicks });
     }
   }
 

@@ -56,7 +56,8 @@ export interface Snapshot {
  *   `logTerm` = that entry's term (etcd's fast backtracking; with an empty or shorter log it is the follower's last index).
  * - RequestVote / PreVote: `index`/`logTerm` = candidate's lastLogIndex/lastLogTerm.
  * - *Response with `reject` = vote not granted.
- * - Heartbeat: `commit`; `context` carries a ReadIndex round's id when present.
+ * - Heartbeat: `commit`; `context` carries a ReadIndex round's id when present; `index` = the leader's tick count
+ *   at sending (its term's clock), echoed in the HeartbeatResponse `index` (start of a lease-based read lease).
  */
 export interface Message {
   type: MessageType;

@@ -23,6 +23,21 @@ describe('deterministic simulator', () => {
     expect(ops).toBeGreaterThan(SEEDS * 20);
   });
 
+  it('lease-based reads: seeds with transfers that deafen the old leader stay linearizable, and leaders answer reads on their lease', () => {
+    let leaseReads = 0;
+    let deafened = 0;
+    const failures: string[] = [];
+    for (let seed = 1; seed <= 40; seed++) {
+      const r = runSimulation(sweepOptions(seed, { readOnly: 'lease-based', checkQuorum: true }));
+      leaseReads += r.leaseReads;
+      deafened += r.trace.filter((l) => l.includes('TimeoutNow reaches')).length;
+      if (!r.ok) failures.push(r.failure!.message);
+    }
+    expect(failures).toEqual([]);
+    expect(leaseReads).toBeGreaterThan(200);
+    expect(deafened).toBeGreaterThan(5);
+  });
+
   it('also passes with unknown outcomes kept as a client alone sees them (no narrowing from the log)', () => {
     let unknownWrites = 0;
     for (let seed = 1000; seed < 1020; seed++) {

@@ -69,6 +69,12 @@ export interface SimOptions {
   /** Raft pre-vote (thesis §9.6) and check-quorum (§6.2) on every node (defaults true). */
   preVote?: boolean;
   checkQuorum?: boolean;
+  /**
+   * Raft `readOnly` on every node (default 'safe'): with 'lease-based' (needs checkQuorum) a
+   * leader holding a lease answers reads without a heartbeat round (thesis §6.4.1), so the
+   * linearizability check covers lease reads under partitions, crashes and leadership transfers.
+   */
+  readOnly?: 'safe' | 'lease-based';
   /** Probability per tick of injecting a fault during the workload (default 0.05). */
   faultRate?: number;
   /** Probability per tick that an idle client starts an operation (default 0.5). */
@@ -113,8 +119,12 @@ export type Fault =
   | { kind: 'link'; quality: LinkQuality }
   /** A single-server configuration change asked of the current leader (thesis §4.1). */
   | { kind: 'membership'; change: 'add-learner' | 'promote' | 'remove'; node: NodeId }
-  /** A leadership transfer asked of the current leader (thesis §3.10). */
-  | { kind: 'transfer'; to: NodeId }
+  /**
+   * A leadership transfer asked of the current leader (thesis §3.10). `deafen`: when the transferee
+   * receives TimeoutNow, cut every link into the old leader (it still sends): it does not hear of
+   * the transferee's election, the case a lease-based read must survive (thesis §6.4.1).
+   */
+  | { kind: 'transfer'; to: NodeId; deafen?: boolean }
   | { kind: 'snapshot'; node: NodeId };
 
 /** Result of one run. `trace` lists faults and phases (and every event with `fullTrace`). */
@@ -133,6 +143,8 @@ export interface SimResult {
   membership: { confEntries: number; transfersAsked: number; transfersDone: number };
   /** Snapshots made by compaction, and installed from a leader (InstallSnapshot), over all nodes. */
   snapshots: { made: number; installed: number };
+  /** Reads a leader answered on its lease, without a heartbeat round (readOnly 'lease-based'). */
+  leaseReads: number;
   trace: string[];
   history: SimOperation[];
 }
@@ -218,6 +230,10 @@ export class Simulation {
   private phase: 'workload' | 'heal' | 'drain' = 'workload';
   private readonly membershipStats = { confEntries: 0, transfersAsked: 0, transfersDone: 0 };
   private readonly snapshotStats = { made: 0, installed: 0 };
+  /** Old leader whose inbound links are cut when its TimeoutNow arrives (a `deafen` transfer). */
+  private deafenOnTimeoutNow: NodeId | null = null;
+  /** Reads answered on a leader lease. */
+  private leaseReads = 0;
   /** Transferee → tick the transfer was asked. */
   private readonly transfers = new Map<NodeId, number>();
   /** Client proposals by log index: the term proposed in and the node that can answer the client ('' once it crashed). */
@@ -238,6 +254,7 @@ export class Simulation {
       heartbeatTicks: 1,
       preVote: true,
       checkQuorum: true,
+      readOnly: 'safe',
       faultRate: 0.05,
       issueRate: 0.5,
       opTimeout: 40,
@@ -298,7 +315,7 @@ export class Simulation {
   run(): void {
     const o = this.o;
     this.log(
-      `start voters=${this.voters.join(',')} learners=${this.learners.join(',') || '-'} election=${o.electionTicks} heartbeat=${o.heartbeatTicks} preVote=${o.preVote} checkQuorum=${o.checkQuorum} fsync<=${o.maxFsyncDelay} snapshotEvery=${o.snapshotEvery} catchUp=${o.snapshotCatchUpEntries}`,
+      `start voters=${this.voters.join(',')} learners=${this.learners.join(',') || '-'} election=${o.electionTicks} heartbeat=${o.heartbeatTicks} preVote=${o.preVote} checkQuorum=${o.checkQuorum} readOnly=${o.readOnly} fsync<=${o.maxFsyncDelay} snapshotEvery=${o.snapshotEvery} catchUp=${o.snapshotCatchUpEntries}`,
     );
     for (let t = 0; t < this.o.workloadTicks; t++) this.tick();
     this.phase = 'heal';
@@ -376,9 +393,12 @@ export class Simulation {
         break;
       }
       case 'membership':
-      case 'transfer':
+      case 'transfer': {
+        const old = this.currentLeader()?.id;
         this.askLeader(f);
+        if (f.kind === 'transfer' && f.deafen && old) this.deafenOnTimeoutNow = old;
         break;
+      }
     }
   }
 
@@ -392,6 +412,11 @@ export class Simulation {
       const n = this.nodes.get(m.to);
       if (!n?.raft) continue;
       if (this.o.fullTrace) this.log(`deliver ${describeMessage(m)}`);
+      if (m.type === 'TimeoutNow' && m.from === this.deafenOnTimeoutNow) {
+        this.deafenOnTimeoutNow = null;
+        this.log(`TimeoutNow reaches ${m.to}: cut every link into ${m.from}`);
+        for (const x of this.nodes.keys()) if (x !== m.from) this.net.cut(x, m.from);
+      }
       n.raft.step(m);
       this.afterStep(n);
     }
@@ -480,6 +505,7 @@ export class Simulation {
       heartbeatTicks: this.o.heartbeatTicks,
       preVote: this.o.preVote,
       checkQuorum: this.o.checkQuorum,
+      readOnly: this.o.readOnly,
       rng: createRng(`${this.seed}/${id}/${n.restarts}`),
       snapshotCatchUpEntries: this.o.snapshotCatchUpEntries,
       ...(restart ? { storage: { hardState: { ...n.durable.hardState }, entries: [...n.durable.entries], ...(snap ? { snapshot: snap } : {}) } } : {}),
@@ -722,6 +748,7 @@ export class Simulation {
     try {
       if (op.input.kind === 'get') {
         const ctx = `r${op.id}`;
+        if (raft.hasLease()) this.leaseReads++;
         raft.readIndex(enc.encode(ctx));
         n.reads.set(ctx, op);
       } else {
@@ -822,7 +849,8 @@ export class Simulation {
     if (conf.voters.length > 2) for (const x of conf.voters) options.push({ kind: 'membership', change: 'remove', node: x });
     for (const x of otherVoters) options.push({ kind: 'transfer', to: x });
     if (options.length === 0) return { kind: 'heal' };
-    return options[rng.int(0, options.length)]!;
+    const f = options[rng.int(0, options.length)]!;
+    return f.kind === 'transfer' && rng.next() < 0.5 ? { ...f, deafen: true } : f;
   }
 
   private healAll(): void {
@@ -879,9 +907,9 @@ export class Simulation {
   }
 
   /** Counts for the summary. */
-  stats(): { ops: number; unknown: number; membership: SimResult['membership']; snapshots: SimResult['snapshots'] } {
+  stats(): { ops: number; unknown: number; membership: SimResult['membership']; snapshots: SimResult['snapshots']; leaseReads: number } {
     const h = this.history.filter((op) => !op.dropped);
-    return { ops: h.length, unknown: h.filter((op) => op.ret === undefined).length, membership: { ...this.membershipStats }, snapshots: { ...this.snapshotStats } };
+    return { ops: h.length, unknown: h.filter((op) => op.ret === undefined).length, membership: { ...this.membershipStats }, snapshots: { ...this.snapshotStats }, leaseReads: this.leaseReads };
   }
 }
 
@@ -905,7 +933,7 @@ export function describeFault(f: Fault): string {
     case 'membership':
       return `membership ${f.change} ${f.node}`;
     case 'transfer':
-      return `transfer leadership to ${f.to}`;
+      return `transfer leadership to ${f.to}${f.deafen ? ', then cut every link into the old leader' : ''}`;
     case 'snapshot':
       return `snapshot ${f.node}`;
   }
@@ -926,7 +954,7 @@ export function runSimulation(options: SimOptions): SimResult {
     const e = err instanceof Error ? err : new Error(String(err));
     failure = { name: e.name, message: `seed ${options.seed}: ${e.message}`, tick: sim?.now ?? 0, step: sim?.steps ?? 0 };
   }
-  const stats = sim?.stats() ?? { ops: 0, unknown: 0, membership: { confEntries: 0, transfersAsked: 0, transfersDone: 0 }, snapshots: { made: 0, installed: 0 } };
+  const stats = sim?.stats() ?? { ops: 0, unknown: 0, membership: { confEntries: 0, transfersAsked: 0, transfersDone: 0 }, snapshots: { made: 0, installed: 0 }, leaseReads: 0 };
   return {
     seed: options.seed,
     ok: failure === undefined,
@@ -937,6 +965,7 @@ export function runSimulation(options: SimOptions): SimResult {
     unknown: stats.unknown,
     membership: stats.membership,
     snapshots: stats.snapshots,
+    leaseReads: stats.leaseReads,
     trace: sim?.trace ?? [],
     history: sim?.kvHistory() ?? [],
   };
@@ -945,7 +974,8 @@ export function runSimulation(options: SimOptions): SimResult {
 /**
  * The configuration the seed sweep uses for `seed` (unless overridden): voters cycle 3/5/7,
  * learners 0/1/2, and a seeded draw of Raft timing, pre-vote and check-quorum (each on 3 times
- * in 4) and fsync latency. Timing respects Raft's timing requirement (paper §5.6: broadcast time,
+ * in 4), fsync latency, and lease-based reads on half of the check-quorum seeds (those run more
+ * transfers and more clients on one key). Timing respects Raft's timing requirement (paper §5.6: broadcast time,
  * here heartbeat + fsync, well below the election timeout): election 8–20 ticks, heartbeat and
  * fsync at most a quarter of it. Without that, liveness is not expected: e.g. with pre-vote off
  * and fsync >= election timeout, a node with a stale log bumps its term faster than any
@@ -955,7 +985,7 @@ export function sweepOptions(seed: number, overrides: Partial<SimOptions> = {}):
   const rng = createRng(`${seed}/config`);
   const electionTicks = rng.int(8, 21);
   const quarter = Math.floor(electionTicks / 4);
-  return {
+  const draws = {
     seed,
     voters: [3, 5, 7][seed % 3]!,
     learners: Math.floor(seed / 3) % 3,
@@ -966,6 +996,13 @@ export function sweepOptions(seed: number, overrides: Partial<SimOptions> = {}):
     maxFsyncDelay: rng.int(0, quarter + 1),
     snapshotEvery: rng.next() < 0.2 ? 0 : rng.int(3, 40),
     snapshotCatchUpEntries: rng.next() < 0.5 ? 0 : rng.int(1, 10),
-    ...overrides,
   };
+  // Drawn last so the draws above (and the seeds' configurations before lease reads existed) stay the same.
+  const lease = rng.next() < 0.5;
+  const o: SimOptions = { ...draws, ...overrides };
+  const readOnly = overrides.readOnly ?? (lease && o.checkQuorum !== false ? 'lease-based' : 'safe');
+  if (readOnly === 'safe') return { ...o, readOnly };
+  // Lease seeds stress what a lease must survive: more transfers (half of them deafen the old
+  // leader), and more clients on one key, so that reads at a stale leader meet completed writes.
+  return { ...o, membershipRate: 0.5, clients: 5, keys: 1, ...overrides, readOnly };
 }

@@ -69,7 +69,11 @@ export class MemoryTransport {
     return this.faults.isCut(from, to) || this.faults.drops();
   }
 
+  /** Test hook: sees every Raft message sent (before fault decisions). */
+  observe: ((m: Message) => void) | null = null;
+
   private deliver(from: NodeId, m: Message): void {
+    this.observe?.(m);
     if (this.blocked(from, m.to)) return;
     const copy = structuredClone(m);
     setImmediate(() => {

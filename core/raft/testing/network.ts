@@ -41,6 +41,7 @@ export interface NetworkOptions {
   preferred?: NodeId;
   preVote?: boolean;
   checkQuorum?: boolean;
+  readOnly?: 'safe' | 'lease-based';
   maxEntriesPerMessage?: number;
   maxBytesPerMessage?: number;
   maxInflightMessages?: number;
@@ -79,6 +80,7 @@ export class Network {
       preferred: o.preferred === id,
       preVote: o.preVote ?? true,
       checkQuorum: o.checkQuorum ?? true,
+      ...(o.readOnly ? { readOnly: o.readOnly } : {}),
       ...(o.maxEntriesPerMessage ? { maxEntriesPerMessage: o.maxEntriesPerMessage } : {}),
       ...(o.maxBytesPerMessage ? { maxBytesPerMessage: o.maxBytesPerMessage } : {}),
       ...(o.maxInflightMessages ? { maxInflightMessages: o.maxInflightMessages } : {}),
