@@ -1,6 +1,7 @@
 /**
  * gRPC adapter of the client KV API (`core/proto/kv.proto`): etcd-shaped services `KV`
- * (Range/Put/DeleteRange/Txn), `Lease` (Grant/KeepAlive/Revoke) and `Maintenance.Status`
+ * (Range/Put/DeleteRange/Txn), `Lease` (Grant/KeepAlive/Revoke), `Watch` (server-streaming, from a
+ * revision; the resuming client is `./kv-client.ts`) and `Maintenance.Status`
  * over any {@link ReplicatedKV} (the node's `EmbeddedKv`; `MemoryKv` in tests).
  *
  * Every request is untrusted: {@link parseRange}, {@link parsePut}, {@link parseTxn}, … check
@@ -36,6 +37,7 @@ export interface KvProto {
   KV: AnyService;
   Lease: AnyService;
   Maintenance: AnyService;
+  Watch: AnyService;
 }
 let loaded: KvProto | null = null;
 /** Loads `kv.proto` once per process (clients use the same constructors). */
@@ -43,7 +45,7 @@ export function kvProto(): KvProto {
   if (!loaded) {
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const pkg = loadProtoPackage('kv.proto', 'clusterdesk.kv.v1') as any;
-    loaded = { KV: pkg.KV, Lease: pkg.Lease, Maintenance: pkg.Maintenance };
+    loaded = { KV: pkg.KV, Lease: pkg.Lease, Maintenance: pkg.Maintenance, Watch: pkg.Watch };
   }
   return loaded;
 }
@@ -170,6 +172,12 @@ export function parseTxn(raw: unknown): TxnRequest {
   return req;
 }
 
+/** A `WatchRequest`: prefix (a non-empty key), start revision (>= 0), prevKv. */
+export function parseWatch(raw: unknown): { prefix: string; startRevision: number; prevKv: boolean } {
+  const o = obj(raw, 'watch');
+  return { prefix: key(o.prefix, 'watch.prefix'), startRevision: count(o.startRevision, 'watch.startRevision'), prevKv: bool(o.prevKv, 'watch.prevKv') };
+}
+
 function ttl(v: unknown): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || v > KV_LIMITS.maxLeaseTtl) throw new ValidationError(`lease ttl must be an integer in [1, ${KV_LIMITS.maxLeaseTtl}] seconds`);
   return v;
@@ -264,7 +272,7 @@ export function addKvService(server: grpc.Server, kv: ReplicatedKV, options: KvS
         },
       );
     };
-  const { KV, Lease, Maintenance } = kvProto();
+  const { KV, Lease, Maintenance, Watch } = kvProto();
   server.addService(KV.service, {
     Range: unary('Range', async (req) => {
       const r = parseRange(req);
@@ -301,6 +309,48 @@ export function addKvService(server: grpc.Server, kv: ReplicatedKV, options: KvS
       await kv.leaseRevoke(leaseId(req.id));
       return { header: header() };
     }),
+  });
+  server.addService(Watch.service, {
+    Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => {
+      let watcher: { cancel(): void } | null = null;
+      const end = (err?: unknown): void => {
+        watcher?.cancel();
+        watcher = null;
+        if (call.cancelled || call.writableEnded) return;
+        if (err === undefined) call.end();
+        else call.emit('error', toServiceError(err)); // grpc-js: ends the call with this status
+      };
+      call.on('cancelled', () => end());
+      call.on('error', () => end());
+      try {
+        const w = parseWatch(call.request ?? {});
+        call.write({ header: header(), created: true });
+        watcher = kv.watch(
+          w.prefix,
+          (events, revision) => {
+            if (call.cancelled || call.writableEnded) return;
+            call.write({
+              header: header(revision),
+              events: events.map((e) => ({ type: e.type === 'put' ? 'PUT' : 'DELETE', kv: kvOut(e.kv), ...(e.prevKv ? { prevKv: kvOut(e.prevKv) } : {}) })),
+            });
+          },
+          {
+            ...(w.startRevision > 0 ? { fromRevision: w.startRevision } : {}),
+            prevKv: w.prevKv,
+            onError: (err) => {
+              const compact = (err as { detail?: { compactRevision?: number } }).detail?.compactRevision;
+              if (compact) call.write({ header: header(), compactRevision: compact });
+              end(err);
+            },
+          },
+        );
+      } catch (err) {
+        const compact = (err as { detail?: { compactRevision?: number } }).detail?.compactRevision;
+        if (compact && !call.writableEnded) call.write({ header: header(), compactRevision: compact });
+        if (toServiceError(err).code === grpc.status.INVALID_ARGUMENT) log.debug({ rpc: 'Watch', err: (err as Error)?.message }, 'kv request refused');
+        end(err);
+      }
+    },
   });
   server.addService(Maintenance.service, {
     Status: unary('Status', async () => {
