@@ -150,8 +150,9 @@ export function buildProgram(print: (s: string) => void = (s) => console.log(s))
     .option('--join', 'join a running cluster: boot as a Raft learner until `clusterdesk member add` adds this node')
     .addOption(new Option('--tick-ms <ms>', 'Raft tick in milliseconds').argParser(intOption).hideHelp())
     .addOption(new Option('--snapshot-entries <n>', 'compact the Raft log every n applied entries').argParser(intOption).hideHelp())
+    .addOption(new Option('--snapshot-catch-up <n>', 'entries kept in memory below a snapshot for lagging followers').argParser(intOption).hideHelp())
     .addOption(new Option('--read-only <mode>', 'how the Raft leader confirms linearizable reads: safe (ReadIndex) or lease-based; default: the config\'s raft.readOnly').choices(['safe', 'lease-based']))
-    .action(async (o: { config: string; id: string; data: string; folder?: string; tokenFile?: string; console: boolean; tickMs?: number; snapshotEntries?: number; join?: boolean; readOnly?: 'safe' | 'lease-based' }) => {
+    .action(async (o: { config: string; id: string; data: string; folder?: string; tokenFile?: string; console: boolean; tickMs?: number; snapshotEntries?: number; join?: boolean; readOnly?: 'safe' | 'lease-based'; snapshotCatchUp?: number }) => {
       const { runNode } = await import('./run-node');
       await runNode({ ...o, data: o.data || join(defaultDataDir(), o.id) });
     });

@@ -22,6 +22,8 @@ export interface RunNodeOptions {
   tickMs?: number;
   /** Compact the Raft log every this many applied entries (EmbeddedKv default when absent). */
   snapshotEntries?: number;
+  /** Entries kept in memory below a snapshot for lagging followers (EmbeddedKv default when absent). */
+  snapshotCatchUp?: number;
   /** How the Raft leader confirms reads ('safe' ReadIndex or 'lease-based'); default: the config's `raft.readOnly`. */
   readOnly?: 'safe' | 'lease-based';
   /** Join a running cluster (boot as a Raft learner until added; see `clusterdesk member add`). */
@@ -44,7 +46,7 @@ export async function runNode(o: RunNodeOptions): Promise<void> {
   const dataDir = resolve(o.data);
   mkdirSync(dataDir, { recursive: true });
   const { logger, flush } = createNodeLogger(join(dataDir, 'node.log'), { node: o.id });
-  const node = new ClusterNode({ topology, id: o.id, dataDir, logger, ...(o.folder ? { folder: o.folder } : {}), ...(o.tickMs ? { tickMs: o.tickMs } : {}), ...(o.snapshotEntries ? { snapshotEntries: o.snapshotEntries } : {}), ...(o.join ? { join: true } : {}), ...(o.readOnly ? { readOnly: o.readOnly } : {}) });
+  const node = new ClusterNode({ topology, id: o.id, dataDir, logger, ...(o.folder ? { folder: o.folder } : {}), ...(o.tickMs ? { tickMs: o.tickMs } : {}), ...(o.snapshotEntries ? { snapshotEntries: o.snapshotEntries } : {}), ...(o.join ? { join: true } : {}), ...(o.readOnly ? { readOnly: o.readOnly } : {}), ...(o.snapshotCatchUp !== undefined ? { snapshotCatchUpEntries: o.snapshotCatchUp } : {}) });
   await node.start();
   let consoleUrl: string | null = null;
   let closeConsole: (() => Promise<void>) | null = null;

@@ -45,6 +45,8 @@ export interface NodeOptions {
   tickMs?: number;
   /** Compact the Raft log every this many applied entries (default: EmbeddedKv's, 10,000). */
   snapshotEntries?: number;
+  /** Entries kept in memory below a snapshot for lagging followers (default: EmbeddedKv's, 1,000). */
+  snapshotCatchUpEntries?: number;
   /** How the Raft leader confirms linearizable reads (`RaftConfig.readOnly`); default: the config's `raft.readOnly`. */
   readOnly?: 'safe' | 'lease-based';
   /** Status poll period in milliseconds (default 1000). */
@@ -134,6 +136,7 @@ export class ClusterNode implements ControlHandler {
       preferred: topology.preferredLeader === id,
       tickMs: options.tickMs ?? 50,
       ...(options.snapshotEntries ? { snapshotEntries: options.snapshotEntries } : {}),
+      ...(options.snapshotCatchUpEntries !== undefined ? { snapshotCatchUpEntries: options.snapshotCatchUpEntries } : {}),
       readOnly: options.readOnly ?? topology.config.raft?.readOnly ?? 'safe',
       seed: `${topology.config.name}/${id}/${process.pid}`,
       logger: this.log.child({ mod: 'raft' }),
