@@ -96,6 +96,8 @@ export interface EmbeddedKvOptions {
    * investigation; Raft safety arguments in handleReady), so the synchronous path stays the default.
    */
   asyncPersist?: boolean;
+  /** Zero bytes the WAL keeps allocated ahead of its end so each fsync is a data-only fdatasync (`Wal.open`); 0 = off (default 4 MiB). */
+  walPreallocateBytes?: number;
   /** Compact the log (snapshot + WAL cut) every this many applied entries; 0 = never (default 10,000). */
   snapshotEntries?: number;
   /** Entries kept in memory below a snapshot for slightly lagging followers (RaftConfig.snapshotCatchUpEntries; default 1,000). */
@@ -122,6 +124,9 @@ interface BatchBody {
 
 /** Ticks without a message from the leader before its port is probed (heartbeats come every tick). */
 const LEADER_SILENT_TICKS = 3;
+
+/** Default of {@link EmbeddedKvOptions.walPreallocateBytes}. */
+const WAL_PREALLOCATE_BYTES = 4 << 20;
 
 /** Most encoded bytes of client commands put into one batched Raft entry. */
 const MAX_BATCH_BYTES = 128 << 10;
@@ -225,6 +230,7 @@ export class EmbeddedKv implements ReplicatedKV {
       seed: options.seed ?? `${options.clusterId}/${options.id}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 5000,
       asyncPersist: options.asyncPersist ?? false,
+      walPreallocateBytes: options.walPreallocateBytes ?? WAL_PREALLOCATE_BYTES,
       snapshotEntries: options.snapshotEntries ?? 10_000,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? 1_000,
       join: options.join ?? false,
@@ -242,7 +248,7 @@ export class EmbeddedKv implements ReplicatedKV {
    */
   async start(): Promise<void> {
     if (this.running || this.stopped) throw new ValidationError('EmbeddedKv can be started once');
-    const { wal, state } = Wal.open(this.o.dataDir, this.o.clusterId);
+    const { wal, state } = Wal.open(this.o.dataDir, this.o.clusterId, { preallocateBytes: this.o.walPreallocateBytes });
     if (state.repairedTornTail) this.log.warn({ dir: this.o.dataDir }, 'truncated a torn WAL tail');
     if (wal.droppedConflicting) this.log.warn({ dir: this.o.dataDir }, 'ignored WAL entries of a log replaced by an installed snapshot');
     this.wal = wal;
