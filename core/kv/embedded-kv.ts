@@ -848,7 +848,7 @@ export class EmbeddedKv implements ReplicatedKV {
       for (const e of rd.committedEntries) this.applyEntry(e);
       if (this.o.snapshotEntries > 0 && this.applied - this.snapshotIndex >= this.o.snapshotEntries) this.compact();
       for (const rs of rd.readStates) this.reads.get(dec.decode(rs.context))?.resolve(rs.index);
-      if (rd.entries.length === 0 || !this.o.asyncPersist) {
+      if (rd.entries.length === 0) {
         this.wal!.save(rd.hardState, rd.entries);
         raft.advance();
         return;
@@ -860,6 +860,27 @@ export class EmbeddedKv implements ReplicatedKV {
     }
     this.persisting = true;
     const wal = this.wal!;
+    if (!this.o.asyncPersist) {
+      // The write + fsync runs in the next check phase, after the HTTP/2 writes of this Ready's
+      // messages and client replies (grpc-js and node:http2 flush them in microtasks and native
+      // immediates): followers receive the AppendEntries and clients their answers while this
+      // node fsyncs (thesis §10.2.1), instead of after. Input arriving meanwhile is stepped and
+      // persisted by the next Ready (group commit).
+      setImmediate(() => {
+        this.persisting = false;
+        if (!this.running || this.raft !== raft || this.wal !== wal) return;
+        try {
+          wal.save(rd.hardState, rd.entries);
+        } catch (err) {
+          if (!isIoError(err)) throw err;
+          this.failStorage(err as NodeJS.ErrnoException);
+          return;
+        }
+        raft.advance();
+        this.drive();
+      });
+      return;
+    }
     wal.saveAsync(rd.hardState, rd.entries, (err) => {
       this.persisting = false;
       if (!this.running || this.raft !== raft || this.wal !== wal) return;
