@@ -5,7 +5,8 @@
  * `dataDir`, the transport, the apply loop, client requests and watches.
  *
  * - Ready loop ({@link EmbeddedKv.drive}, {@link EmbeddedKv.handleReady}): send, apply, persist
- *   (one write + fsync per Ready), advance. Ready.messages may go out before the fsync: Raft holds
+ *   (one write + fsync per Ready; with entries, in the next check phase so the messages and client
+ *   replies are on the wire first), advance. Ready.messages may go out before the fsync: Raft holds
  *   back every message that depends on unpersisted state (votes, append acknowledgements) until
  *   advance(); a leader's AppendEntries may precede its own fsync (thesis §10.2.1), and its own
  *   entries count toward commit only once durable. With `asyncPersist` (off by default) a Ready
@@ -829,7 +830,8 @@ export class EmbeddedKv implements ReplicatedKV {
 
   /**
    * One Ready: send its messages, apply its committed entries (already durable here and on a
-   * quorum), then persist its hardState and entries. By default persistence is synchronous; with
+   * quorum), then persist its hardState and entries. By default a Ready with entries is written
+   * and fsynced synchronously in a setImmediate (after this turn's HTTP/2 writes), then advanced; with
    * `asyncPersist` a Ready with entries is written and fsynced on the thread pool while the
    * event loop keeps receiving (Raft accepts input between ready() and advance(); hasReady() is
    * false until then), and advance() runs once the fsync completed — so everything that arrives
