@@ -5,7 +5,8 @@
  * `dataDir`, the transport, the apply loop, client requests and watches.
  *
  * - Ready loop ({@link EmbeddedKv.drive}, {@link EmbeddedKv.handleReady}): send, apply, persist
- *   (one write + fsync per Ready), advance. Ready.messages may go out before the fsync: Raft holds
+ *   (one write + fsync per Ready; with entries, in the next check phase so the messages and client
+ *   replies are on the wire first), advance. Ready.messages may go out before the fsync: Raft holds
  *   back every message that depends on unpersisted state (votes, append acknowledgements) until
  *   advance(); a leader's AppendEntries may precede its own fsync (thesis §10.2.1), and its own
  *   entries count toward commit only once durable. With `asyncPersist` (off by default) a Ready
@@ -102,6 +103,8 @@ export interface EmbeddedKvOptions {
   asyncPersist?: boolean;
   /** How the leader confirms linearizable reads: `RaftConfig.readOnly` (default 'safe'; 'lease-based' needs the same on every node). */
   readOnly?: 'safe' | 'lease-based';
+  /** Zero bytes the WAL keeps allocated ahead of its end so each fsync is a data-only fdatasync (`Wal.open`); 0 = off (default 4 MiB). */
+  walPreallocateBytes?: number;
   /** Compact the log (snapshot + WAL cut) every this many applied entries; 0 = never (default 10,000). */
   snapshotEntries?: number;
   /** Entries kept in memory below a snapshot for slightly lagging followers (RaftConfig.snapshotCatchUpEntries; default 1,000). */
@@ -128,6 +131,9 @@ interface BatchBody {
 
 /** Ticks without a message from the leader before its port is probed (heartbeats come every tick). */
 const LEADER_SILENT_TICKS = 3;
+
+/** Default of {@link EmbeddedKvOptions.walPreallocateBytes}. */
+const WAL_PREALLOCATE_BYTES = 4 << 20;
 
 /** Most encoded bytes of client commands put into one batched Raft entry. */
 const MAX_BATCH_BYTES = 128 << 10;
@@ -233,6 +239,7 @@ export class EmbeddedKv implements ReplicatedKV {
       seed: options.seed ?? `${options.clusterId}/${options.id}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 5000,
       asyncPersist: options.asyncPersist ?? false,
+      walPreallocateBytes: options.walPreallocateBytes ?? WAL_PREALLOCATE_BYTES,
       snapshotEntries: options.snapshotEntries ?? 10_000,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? 1_000,
       readOnly: options.readOnly ?? 'safe',
@@ -251,7 +258,7 @@ export class EmbeddedKv implements ReplicatedKV {
    */
   async start(): Promise<void> {
     if (this.running || this.stopped) throw new ValidationError('EmbeddedKv can be started once');
-    const { wal, state } = Wal.open(this.o.dataDir, this.o.clusterId);
+    const { wal, state } = Wal.open(this.o.dataDir, this.o.clusterId, { preallocateBytes: this.o.walPreallocateBytes });
     if (state.repairedTornTail) this.log.warn({ dir: this.o.dataDir }, 'truncated a torn WAL tail');
     if (wal.droppedConflicting) this.log.warn({ dir: this.o.dataDir }, 'ignored WAL entries of a log replaced by an installed snapshot');
     this.wal = wal;
@@ -849,7 +856,8 @@ export class EmbeddedKv implements ReplicatedKV {
 
   /**
    * One Ready: send its messages, apply its committed entries (already durable here and on a
-   * quorum), then persist its hardState and entries. By default persistence is synchronous; with
+   * quorum), then persist its hardState and entries. By default a Ready with entries is written
+   * and fsynced synchronously in a setImmediate (after this turn's HTTP/2 writes), then advanced; with
    * `asyncPersist` a Ready with entries is written and fsynced on the thread pool while the
    * event loop keeps receiving (Raft accepts input between ready() and advance(); hasReady() is
    * false until then), and advance() runs once the fsync completed — so everything that arrives
@@ -868,7 +876,7 @@ export class EmbeddedKv implements ReplicatedKV {
       for (const e of rd.committedEntries) this.applyEntry(e);
       if (this.o.snapshotEntries > 0 && this.applied - this.snapshotIndex >= this.o.snapshotEntries) this.compact();
       for (const rs of rd.readStates) this.reads.get(dec.decode(rs.context))?.resolve(rs.index);
-      if (rd.entries.length === 0 || !this.o.asyncPersist) {
+      if (rd.entries.length === 0) {
         this.wal!.save(rd.hardState, rd.entries);
         raft.advance();
         return;
@@ -880,6 +888,27 @@ export class EmbeddedKv implements ReplicatedKV {
     }
     this.persisting = true;
     const wal = this.wal!;
+    if (!this.o.asyncPersist) {
+      // The write + fsync runs in the next check phase, after the HTTP/2 writes of this Ready's
+      // messages and client replies (grpc-js and node:http2 flush them in microtasks and native
+      // immediates): followers receive the AppendEntries and clients their answers while this
+      // node fsyncs (thesis §10.2.1), instead of after. Input arriving meanwhile is stepped and
+      // persisted by the next Ready (group commit).
+      setImmediate(() => {
+        this.persisting = false;
+        if (!this.running || this.raft !== raft || this.wal !== wal) return;
+        try {
+          wal.save(rd.hardState, rd.entries);
+        } catch (err) {
+          if (!isIoError(err)) throw err;
+          this.failStorage(err as NodeJS.ErrnoException);
+          return;
+        }
+        raft.advance();
+        this.drive();
+      });
+      return;
+    }
     wal.saveAsync(rd.hardState, rd.entries, (err) => {
       this.persisting = false;
       if (!this.running || this.raft !== raft || this.wal !== wal) return;

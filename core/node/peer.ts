@@ -58,7 +58,8 @@ export function encodeRaftMessage(m: Message, chunk?: SnapshotChunk): Record<str
     term: m.term,
     logTerm: m.logTerm,
     index: m.index,
-    entries: m.entries.map((e) => ({ term: e.term, index: e.index, type: e.type === 'config' ? 'ENTRY_CONFIG' : 'ENTRY_NORMAL', data: Buffer.from(e.data) })),
+    // Views, not copies: entry data is immutable once in the log.
+    entries: m.entries.map((e) => ({ term: e.term, index: e.index, type: e.type === 'config' ? 'ENTRY_CONFIG' : 'ENTRY_NORMAL', data: Buffer.from(e.data.buffer, e.data.byteOffset, e.data.byteLength) })),
     commit: m.commit,
     reject: m.reject,
     rejectHint: m.rejectHint,
@@ -85,7 +86,10 @@ export function decodeRaftMessage(o: Record<string, unknown>): Message {
   const rawEntries = Array.isArray(o.entries) ? (o.entries as Record<string, unknown>[]) : [];
   const entries: Entry[] = rawEntries.map((e, i) => {
     if (!isCount(e.term) || !isCount(e.index)) throw new ValidationError(`raft message: entries[${i}] term/index must be non-negative integers`);
-    return { term: e.term, index: e.index, type: e.type === 'ENTRY_CONFIG' ? 'config' : 'normal', data: new Uint8Array(e.data as Buffer) };
+    // A view of the decoded message's bytes (a fresh buffer per message), not a copy.
+    const d = e.data;
+    const data = d instanceof Uint8Array ? new Uint8Array(d.buffer, d.byteOffset, d.byteLength) : new Uint8Array((d as ArrayLike<number> | undefined) ?? []);
+    return { term: e.term, index: e.index, type: e.type === 'ENTRY_CONFIG' ? 'config' : 'normal', data };
   });
   const s = o.snapshot as Record<string, unknown> | null | undefined;
   const msg: Message = {
@@ -158,6 +162,8 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // HTTP/2 receive window of 16 MiB (default 64 KiB): block streams are not throttled to one
   // window per event-loop turn of the receiver (measured ~3× faster for 64 MiB of blocks on loopback).
   'grpc-node.flow_control_window': 16 << 20,
+  // No channelz bookkeeping (per-call counters and timestamps); nothing here reads it.
+  'grpc.enable_channelz': 0,
 };
 
 /** Lazily created gRPC clients, one Peer and one Data client per node. */
@@ -249,7 +255,8 @@ export async function startPeerServer(opts: {
   extraServices?: (server: grpc.Server) => void;
 }): Promise<grpc.Server> {
   const { dir, handlers, logger } = opts;
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20 });
+  // No channelz: it costs per-call counters and timestamps on every client KV request, and nothing reads it.
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': 64 << 20, 'grpc.max_send_message_length': 64 << 20, 'grpc.enable_channelz': 0 });
   const known = (id: unknown): boolean => typeof id === 'string' && dir.addresses.has(id);
   const snapshots = new SnapshotAssembler();
   const fail = (cb: grpc.sendUnaryData<unknown>, code: grpc.status, message: string): void => {
