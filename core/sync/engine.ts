@@ -175,6 +175,14 @@ const COMMITS_IN_FLIGHT = 1;
 const STAGING_DIR = 'staging';
 /** sync-state.json is rewritten at most every 50 ms + 1 ms per entry, capped here (a lost save only costs re-hashing). */
 const STATE_SAVE_MAX_MS = 3_000;
+/**
+ * Paths of a folder scan queued at once (the rest wait in {@link SyncEngine} `scanQueue` as plain
+ * strings): a 100,000-file scan must not hold 100,000 promise chains. Larger than COMMIT_BATCH so
+ * paths waiting for their group commit (which give their slot back) do not starve the hashers.
+ */
+const SCAN_WINDOW = 1024;
+/** lstat calls in flight while a scan checks which files are unchanged since they were synced. */
+const SCAN_STAT_PARALLEL = 32;
 
 /** Thrown inside a reconcile to re-run it (file still changing, lost txn race). */
 class Replan extends Error {
@@ -232,6 +240,8 @@ export class SyncEngine {
 
   private readonly pending = new Set<string>();
   private readonly chains = new Map<string, Promise<void>>();
+  /** Paths found by a folder scan, not yet scheduled (fed into `chains` by {@link pumpScan}; insertion order). */
+  private readonly scanQueue = new Set<string>();
   private readonly retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly settleTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Re-listings of directories chokidar reported as new (see {@link rescanDirSoon}). */
@@ -329,7 +339,7 @@ export class SyncEngine {
     this.lockPollTimer = setInterval(() => this.pollLockedFiles(), LOCK_POLL_MS);
     this.lockPollTimer.unref?.();
     const local = await this.scanFolder();
-    for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+    await this.enqueueScan(local);
     if (this.rescanIntervalMs > 0) {
       this.rescanTimer = setInterval(() => this.periodicRescan(), this.rescanIntervalMs);
       this.rescanTimer.unref?.();
@@ -360,6 +370,7 @@ export class SyncEngine {
     if (!drained) this.log.warn({ backlog: this.backlog() }, `in-flight sync work did not finish within ${STOP_DRAIN_MS} ms of stop`);
     this.abort = SyncEngine.newAbort();
     this.pending.clear();
+    this.scanQueue.clear();
     for (const [p, t] of this.held) {
       clearTimeout(t);
       await rm(p, { force: true }).catch(() => undefined);
@@ -380,7 +391,7 @@ export class SyncEngine {
 
   /** Resolves when no path is queued, running or waiting for a retry. */
   async idle(): Promise<void> {
-    while (this.chains.size > 0 || this.retryTimers.size > 0) {
+    while (this.chains.size > 0 || this.retryTimers.size > 0 || this.scanQueue.size > 0) {
       if (this.chains.size > 0) await this.drain();
       else await new Promise((r) => setTimeout(r, 25));
     }
@@ -389,8 +400,8 @@ export class SyncEngine {
   /** Paths still to commit, download or retry (the console's `syncBacklog`). */
   backlog(): number {
     // Every pending path also has a chain; only retry timers can add paths (O(retries), not O(files)).
-    let n = this.chains.size;
-    for (const p of this.retryTimers.keys()) if (!this.chains.has(p)) n++;
+    let n = this.chains.size + this.scanQueue.size;
+    for (const p of this.retryTimers.keys()) if (!this.chains.has(p) && !this.scanQueue.has(p)) n++;
     return n;
   }
 
@@ -1041,7 +1052,7 @@ export class SyncEngine {
     this.rescanning = true;
     try {
       const local = await this.scanFolder(this.folder, false);
-      for (const p of new Set([...local, ...this.index.keys(), ...this.state.keys()])) this.schedule(p);
+      await this.enqueueScan(local);
       this.scansCompleted++;
     } finally {
       this.rescanning = false;
@@ -1054,8 +1065,8 @@ export class SyncEngine {
    */
   private periodicRescan(): void {
     // Paths only waiting for a retry (a persistent failure) do not hold the rescan back.
-    if (this.chains.size > 0) {
-      this.log.debug({ queued: this.chains.size }, 'periodic rescan skipped: queued work not drained');
+    if (this.chains.size > 0 || this.scanQueue.size > 0) {
+      this.log.debug({ queued: this.chains.size + this.scanQueue.size }, 'periodic rescan skipped: queued work not drained');
       return;
     }
     void this.rescan();
@@ -1117,7 +1128,96 @@ export class SyncEngine {
     this.chains.set(path, next);
     void next.finally(() => {
       if (this.chains.get(path) === next) this.chains.delete(path);
+      this.pumpScan();
     });
+  }
+
+  /**
+   * Plans every path of a full folder scan (`local`: the files found; plus every indexed or synced
+   * path). A file whose size and mtime still match what this folder synced, and whose synced
+   * version is the newest index record, is done at once without hashing, a queue slot or a Raft
+   * write (Syncthing's scanner skips unchanged files the same way); the rest go through the scan
+   * queue, at most {@link SCAN_WINDOW} scheduled at a time.
+   */
+  private async enqueueScan(local: string[]): Promise<void> {
+    const found = new Set(local);
+    const candidates: string[] = [];
+    const queue = (p: string): void => {
+      this.scanQueue.add(p);
+    };
+    for (const p of found) (this.unchangedCandidate(p) ? candidates.push(p) : queue(p));
+    for (const [p, idx] of this.index) {
+      if (found.has(p)) continue;
+      // A deletion this folder has already carried out (no file, tombstone synced): nothing to do.
+      const s = this.state.get(p);
+      if (idx.record.deleted && s && s.sha256 === null && s.modRevision === idx.modRevision && !this.locks.has(p) && !this.readOnlyByUs.has(p)) continue;
+      queue(p);
+    }
+    for (const p of this.state.keys()) if (!found.has(p) && !this.index.has(p)) queue(p);
+    found.clear();
+    this.pumpScan();
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < candidates.length && this.running) {
+        const p = candidates[next++]!;
+        if (!(await this.stillSynced(p))) queue(p);
+      }
+      this.pumpScan();
+    };
+    await Promise.all(Array.from({ length: SCAN_STAT_PARALLEL }, () => worker()));
+    if (!this.running) this.scanQueue.clear();
+  }
+
+  /**
+   * True when `path` (a regular file the scan walk found: no symlinked parent) may skip planning if
+   * its size and mtime are unchanged: it holds the newest index record's content as a single block,
+   * no lock or read-only mode is involved, and no rule or refusal applies to it.
+   */
+  private unchangedCandidate(path: string): boolean {
+    const s = this.state.get(path);
+    const idx = this.index.get(path);
+    return (
+      !!s &&
+      !!idx &&
+      !idx.record.deleted &&
+      s.sha256 === idx.record.sha256 &&
+      s.modRevision === idx.modRevision &&
+      s.size !== undefined &&
+      s.mtimeMs !== undefined &&
+      isSingleBlock(s.size) &&
+      path !== IGNORE_FILE &&
+      !this.locks.has(path) &&
+      !this.readOnlyByUs.has(path) &&
+      !this.refusedPaths.has(path) &&
+      !this.pending.has(path) &&
+      !this.ignoreRules.ignores(path)
+    );
+  }
+
+  /** lstat-checks a {@link unchangedCandidate}; when unchanged, offers its block to peers and returns true. */
+  private async stillSynced(path: string): Promise<boolean> {
+    const abs = this.abs(path);
+    const st = await lstat(abs).catch(() => null);
+    const s = this.state.get(path);
+    const idx = this.index.get(path);
+    if (!st || !st.isFile() || !s || st.size !== s.size || st.mtimeMs !== s.mtimeMs) return false;
+    // Re-check after the await: a watch event or a commit may have moved the index or the state on.
+    if (!idx || !this.unchangedCandidate(path)) return false;
+    const cur = this.blocksOfAbs.get(abs);
+    if (st.size === 0 ? cur?.length !== 0 : cur?.length !== 1 || cur[0]!.hash !== idx.record.sha256) {
+      this.indexBlocks(abs, st.size === 0 ? [] : [{ offset: 0, size: st.size, hash: idx.record.sha256 }]);
+    }
+    return true;
+  }
+
+  /** Moves paths from the scan queue into `chains` while fewer than {@link SCAN_WINDOW} are queued. */
+  private pumpScan(): void {
+    if (!this.running) return;
+    for (const p of this.scanQueue) {
+      if (this.chains.size >= SCAN_WINDOW) return;
+      this.scanQueue.delete(p);
+      this.schedule(p);
+    }
   }
 
   private async drain(): Promise<void> {
@@ -1272,9 +1372,8 @@ export class SyncEngine {
     if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return cached;
     const synced = this.state.get(path);
     if (synced?.sha256 && synced.size === st.size && synced.mtimeMs === st.mtimeMs) {
-      const f: LocalFile = { sha256: synced.sha256, size: st.size, mtimeMs: st.mtimeMs, ...(synced.manifest ? { manifest: synced.manifest } : {}) };
-      this.hashCache.set(path, f);
-      return f;
+      // Not cached: the synced state already holds it (one entry per file, not two).
+      return { sha256: synced.sha256, size: st.size, mtimeMs: st.mtimeMs, ...(synced.manifest ? { manifest: synced.manifest } : {}) };
     }
     const settle = st.size <= SMALL_FILE ? Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS) : this.stabilityMs;
     const age = Date.now() - st.mtimeMs;
@@ -1490,8 +1589,8 @@ export class SyncEngine {
    * rename from outside the folder can be missed by chokidar's throttled directory re-read, and
    * then later edits to it go unseen (seen intermittently in the lock-refusal integration test).
    */
-  private ensureWatched(abs: string): void {
-    this.watcher?.add(abs);
+  private ensureWatched(_abs: string): void {
+    // Files need no watch of their own: the directory's watch reports them (see startFolderWatcher).
   }
 
   /** Renames the local file to a Syncthing-style conflict copy (which is then committed as a new file). */
@@ -1521,6 +1620,8 @@ export class SyncEngine {
     if (local) {
       next.size = local.size;
       next.mtimeMs = local.mtimeMs;
+      // The state now answers readLocal for these bytes: the hash cache entry (with its block list) is redundant.
+      if (next.sha256 === local.sha256 && this.hashCache.get(path) === local) this.hashCache.delete(path);
     }
     const prev = this.state.get(path);
     if (prev && prev.sha256 === next.sha256 && prev.modRevision === next.modRevision && prev.mtimeMs === next.mtimeMs) return;
@@ -1745,8 +1846,11 @@ export class SyncEngine {
     return true;
   }
 
-  /** Maps an on-disk relative path to its index key; invalid names are refused (logged once). */
-  private keyOf(rel: string): string | null {
+  /**
+   * Maps an on-disk relative path to its index key; invalid names are refused (logged once), or
+   * with `refuse` false only reported as null.
+   */
+  private keyOf(rel: string, refuse = true): string | null {
     try {
       const key = normalizePath(rel);
       // On Linux and Windows a non-NFC name is a different file from its NFC form: syncing it
@@ -1756,18 +1860,44 @@ export class SyncEngine {
       }
       return key;
     } catch (err) {
-      this.refusePath(rel, err as Error);
+      if (refuse) this.refusePath(rel, err as Error);
       return null;
     }
   }
 
+  /**
+   * Watches the folder's directories (chokidar; one OS watch per directory, not per file: a
+   * 100,000-file folder needs ~100 inotify watches instead of 100,000, and no per-file watcher
+   * objects and Stats). A directory's watch reports every change of an entry in it (Linux
+   * inotify, macOS FSEvents, Windows ReadDirectoryChangesW); those raw events name the entry,
+   * which is then planned (a plan works out itself whether it was added, changed or removed).
+   * Missed events are caught by the periodic rescan, as before.
+   */
   private async startFolderWatcher(): Promise<void> {
     const w = chokidarWatch(this.folder, {
       ignoreInitial: true,
       persistent: true,
-      ignored: (p: string) => this.ignored(p),
+      // Regular files get no watch of their own: their directory's watch reports them (see 'raw' below).
+      ignored: (p: string, st?: Stats) => this.ignored(p) || (st?.isFile() ?? false),
       followSymlinks: false, // a symlink is reported as itself and refused, never followed
       // No awaitWriteFinish: readLocal waits for a stable mtime and re-stats around the hash.
+    });
+    w.on('raw', (_event: string, name: unknown, details: unknown) => {
+      const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (!this.running || typeof dir !== 'string') return;
+      if (typeof name !== 'string' || name === '') {
+        this.rescanDirSoon(resolve(dir)); // the OS did not say which entry changed: list the directory again
+        return;
+      }
+      const absPath = resolve(dir, name);
+      if (this.ignored(absPath)) return;
+      const rel = this.rel(absPath);
+      if (rel === null) return;
+      if (rel === IGNORE_FILE) this.ignoreFileChanged();
+      const key = this.keyOf(rel, false);
+      if (key) this.schedule(key);
+      // An invalid name is refused only while it exists (the event may be its removal).
+      else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
     });
     w.on('all', (event, absPath) => {
       const rel = this.rel(absPath);
