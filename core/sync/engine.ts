@@ -1145,7 +1145,10 @@ export class SyncEngine {
     const queue = (p: string): void => {
       this.scanQueue.add(p);
     };
-    for (const p of found) (this.unchangedCandidate(p) ? candidates.push(p) : queue(p));
+    for (const p of found) {
+      if (this.unchangedCandidate(p)) candidates.push(p);
+      else queue(p);
+    }
     for (const [p, idx] of this.index) {
       if (found.has(p)) continue;
       // A deletion this folder has already carried out (no file, tombstone synced): nothing to do.
