@@ -158,6 +158,11 @@ describe('SyncEngine (three engines, one MemoryKv)', () => {
         hashed.push(p);
         return c.hasher.hash(p, copyTo);
       },
+      scanFile: async (t: Parameters<typeof c.hasher.scanFile>[0]) => {
+        const r = await c.hasher.scanFile(t);
+        if (r.kind === 'hashed') hashed.push(t.path);
+        return r;
+      },
     });
     const B2 = c.addNode('B', { hasher: counting });
     await B2.engine.start();

@@ -29,7 +29,7 @@ import { LockConflictError, NotFoundError, PathError, UnavailableError, Validati
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
-import { Hasher } from './hasher';
+import { Hasher, type ScanFileResult } from './hasher';
 import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
 import { historyEntryOf, historyKey, historyPrefixOf, HISTORY_KEEP, parseHistoryEntry } from './history';
@@ -1274,8 +1274,7 @@ export class SyncEngine {
       this.skipIgnored(path);
       return;
     }
-    if (path.includes('/')) await this.assertNoSymlinkedParent(path);
-    const local = await this.readLocal(path);
+    const local = await this.readLocal(path); // also refuses a path below a symbolic link
     if (local) await this.indexLocal(path, local);
     else this.unindexBlocks(this.abs(path));
     await this.reconcileWith(path, local);
@@ -1356,44 +1355,54 @@ export class SyncEngine {
     return new PathError(reason, { detail: { path, reason, target, outside } });
   }
 
-  /** Hashes the local file (off-thread), or returns null when there is no regular file. */
+  /**
+   * Hashes the local file (off-thread), or returns null when there is no regular file. The lstat
+   * checks (no symbolic link among its parent folders or as itself; size and mtime against the
+   * hash cache and the synced state; settled; unchanged while hashed) run in the hash worker with
+   * the hash, in one round trip (a folder scan costs the main thread one task per file, not
+   * three lstat calls and a task).
+   * @throws PathError for a symbolic link (itself or a parent folder); Replan while it settles
+   */
   private async readLocal(path: string): Promise<LocalFile | null> {
+    if (!this.hasher) throw new UnavailableError('the sync engine is not running (it starts once the node has joined the cluster, and stops with it); retry shortly');
     const abs = this.abs(path);
-    let st: Stats;
+    const parts = path.split('/');
+    const parents: string[] = [];
+    for (let i = 1; i < parts.length; i++) parents.push(this.abs(parts.slice(0, i).join('/')));
+    const cached = this.hashCache.get(path);
+    const synced = this.state.get(path);
+    const known = cached ?? (synced?.sha256 && synced.size !== undefined && synced.mtimeMs !== undefined ? synced : undefined);
+    const settleSmallMs = Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS);
+    let r: ScanFileResult;
     try {
-      st = await lstat(abs);
+      r = await this.hasher.scanFile({ path: abs, parents, ...(known ? { known: { size: known.size!, mtimeMs: known.mtimeMs! } } : {}), smallFile: SMALL_FILE, settleSmallMs, settleMs: this.stabilityMs });
     } catch (err) {
-      if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') {
+      if (errCode(err) === 'ENOENT') throw new Replan(1); // removed while being hashed
+      throw err;
+    }
+    switch (r.kind) {
+      case 'missing':
         this.hashCache.delete(path);
         return null;
+      case 'notFile':
+        return null;
+      case 'symlink':
+        throw await this.symlinkError(path);
+      case 'symlinkParent':
+        throw await this.symlinkError(parts.slice(0, parents.indexOf(r.dir) + 1).join('/'));
+    }
+    const settle = r.size <= SMALL_FILE ? settleSmallMs : this.stabilityMs;
+    if (r.kind === 'stat') {
+      if (cached && cached.size === r.size && cached.mtimeMs === r.mtimeMs) return cached;
+      if (synced?.sha256 && synced.size === r.size && synced.mtimeMs === r.mtimeMs) {
+        // Not cached: the synced state already holds it (one entry per file, not two).
+        return { sha256: synced.sha256, size: r.size, mtimeMs: r.mtimeMs, ...(synced.manifest ? { manifest: synced.manifest } : {}) };
       }
-      throw err;
+      throw new Replan(Math.max(1, Math.ceil(settle - (Date.now() - r.mtimeMs)))); // still settling
     }
-    if (st.isSymbolicLink()) throw await this.symlinkError(path);
-    if (!st.isFile()) return null;
-    const cached = this.hashCache.get(path);
-    if (cached && cached.size === st.size && cached.mtimeMs === st.mtimeMs) return cached;
-    const synced = this.state.get(path);
-    if (synced?.sha256 && synced.size === st.size && synced.mtimeMs === st.mtimeMs) {
-      // Not cached: the synced state already holds it (one entry per file, not two).
-      return { sha256: synced.sha256, size: st.size, mtimeMs: st.mtimeMs, ...(synced.manifest ? { manifest: synced.manifest } : {}) };
-    }
-    const settle = st.size <= SMALL_FILE ? Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS) : this.stabilityMs;
-    const age = Date.now() - st.mtimeMs;
-    if (age >= 0 && age < settle) throw new Replan(Math.max(1, Math.ceil(settle - age))); // still settling
-    // Hash the file and its blocks in one read; never trust bytes whose size or mtime moved meanwhile.
-    let h: LocalFile;
-    try {
-      h = await this.hash(abs);
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') throw new Replan(1);
-      throw err;
-    }
-    const after = await lstat(abs).catch(() => null);
-    if (h.size !== st.size || h.mtimeMs !== st.mtimeMs || !after || after.size !== st.size || after.mtimeMs !== st.mtimeMs) {
-      throw new Replan(settle); // still being written
-    }
-    const local: LocalFile = { sha256: h.sha256, size: h.size, mtimeMs: h.mtimeMs, blocks: h.blocks };
+    // Never trust bytes whose size or mtime moved while they were read.
+    if (!r.stable) throw new Replan(settle); // still being written
+    const local: LocalFile = { sha256: r.hash.sha256, size: r.hash.size, mtimeMs: r.hash.mtimeMs, blocks: r.hash.blocks };
     this.hashCache.set(path, local);
     return local;
   }

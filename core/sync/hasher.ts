@@ -12,9 +12,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { ConfigError } from '../common/errors';
-import type { BlocksResult, CheckBlocksTask, CopyBlocksTask, HashFailure, HashResult, WriteBlocksTask } from './hash-worker';
+import type { BlocksResult, CheckBlocksTask, CopyBlocksTask, HashFailure, HashResult, ScanFileResult, ScanFileTask, WriteBlocksTask } from './hash-worker';
 
-export type { HashResult } from './hash-worker';
+export type { HashResult, ScanFileResult, ScanFileTask } from './hash-worker';
 
 /** Options of {@link Hasher}. */
 export interface HasherOptions {
@@ -69,6 +69,17 @@ export class Hasher {
   async hash(path: string, copyTo?: string): Promise<HashResult> {
     const r = (await this.pool.run(copyTo ? { path, copyTo } : { path })) as HashResult | HashFailure;
     if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path });
+    return r;
+  }
+
+  /**
+   * lstat checks and (when needed) the hash of one folder file in one worker round trip; see
+   * {@link ScanFileTask}. Rejects with an Error carrying the fs `code` for failures other than a
+   * missing file (EACCES, EIO…, or ENOENT when the file vanished while being hashed).
+   */
+  async scanFile(task: Omit<ScanFileTask, 'kind'>): Promise<ScanFileResult> {
+    const r = (await this.pool.run({ kind: 'scanFile', ...task })) as ScanFileResult | HashFailure;
+    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path: task.path });
     return r;
   }
 
