@@ -218,7 +218,7 @@ export class SyncEngine {
 
   private readonly index = new Map<string, IndexEntry>();
   /** Index paths by lower-cased path (for the case-collision check without scanning the index). */
-  private readonly folded = new Map<string, Set<string>>();
+  private readonly folded = new Map<string, string | Set<string>>(); // a Set only for names that collide (rare)
   private readonly locks = new Map<string, { info: LockInfo; modRevision: number }>();
   private readonly state = new Map<string, SyncedState>();
   private readonly hashCache = new Map<string, LocalFile>();
@@ -1411,7 +1411,7 @@ export class SyncEngine {
     let record: IndexRecord;
     if (local && (!idx || idx.record.deleted)) {
       // A new name must not collide, ignoring case, with a live file: Windows and macOS would see one file.
-      for (const other of this.folded.get(path.toLowerCase()) ?? []) {
+      for (const other of this.foldedPaths(path)) {
         const e = this.index.get(other);
         if (other !== path && e && !e.record.deleted) {
           throw new PathError(`"${path}" differs from existing "${other}" only by letter case (one file on Windows and macOS)`);
@@ -1784,20 +1784,33 @@ export class SyncEngine {
   private setIndex(path: string, entry: IndexEntry): void {
     const cur = this.index.get(path);
     if (!cur || entry.modRevision > cur.modRevision) {
+      if (entry.record.path === path) entry.record.path = cur ? cur.record.path : path; // one string per path, not one per record parsed
       this.index.set(path, entry);
       if (!cur) {
         const k = path.toLowerCase();
-        const set = this.folded.get(k);
-        if (set) set.add(path);
-        else this.folded.set(k, new Set([path]));
+        const got = this.folded.get(k);
+        if (got === undefined) this.folded.set(k, path);
+        else if (typeof got === 'string') this.folded.set(k, new Set([got, path]));
+        else got.add(path);
       }
     }
   }
 
+  /** Index paths equal to `path` ignoring letter case (itself included when indexed). */
+  private foldedPaths(path: string): Iterable<string> {
+    const got = this.folded.get(path.toLowerCase());
+    return got === undefined ? [] : typeof got === 'string' ? [got] : got;
+  }
+
   private unfold(path: string): void {
     const k = path.toLowerCase();
-    const set = this.folded.get(k);
-    if (set?.delete(path) && set.size === 0) this.folded.delete(k);
+    const got = this.folded.get(k);
+    if (got === path) this.folded.delete(k);
+    else if (typeof got === 'object' && got.delete(path) && got.size <= 1) {
+      const rest = [...got];
+      if (rest.length === 1) this.folded.set(k, rest[0]!);
+      else this.folded.delete(k);
+    }
   }
 
   private checkRemotePath(path: string): boolean {

@@ -78,6 +78,11 @@ export interface ScanFileTask {
   settleSmallMs: number;
   settleMs: number;
 }
+/** Several {@link ScanFileTask}s in one message (one result, or failure, per task, in order). */
+export interface ScanFilesTask {
+  kind: 'scanFiles';
+  tasks: Omit<ScanFileTask, 'kind'>[];
+}
 /** What {@link ScanFileTask} found. */
 export type ScanFileResult =
   | { kind: 'missing' }
@@ -108,9 +113,14 @@ function failure(err: unknown): HashFailure {
  * Runs one task: hashes `path` (a {@link HashTask}), or a block task. An fs failure (ENOENT,
  * EACCES…) is returned as {@link HashFailure}, since thrown errors lose `code` across threads.
  */
-export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask | ScanFileTask): Promise<HashResult | BlocksResult | ScanFileResult | HashFailure> {
+export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask | ScanFileTask | ScanFilesTask): Promise<HashResult | BlocksResult | ScanFileResult | (ScanFileResult | HashFailure)[] | HashFailure> {
   if ('kind' in task) {
     try {
+      if (task.kind === 'scanFiles') {
+        const out: (ScanFileResult | HashFailure)[] = [];
+        for (const t of task.tasks) out.push(await scanFile({ kind: 'scanFile', ...t }).catch(failure));
+        return out;
+      }
       if (task.kind === 'scanFile') return await scanFile(task);
       if (task.kind === 'copyBlocks') return await copyBlocks(task);
       if (task.kind === 'writeBlocks') return writeBlocks(task);
