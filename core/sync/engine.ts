@@ -1200,10 +1200,11 @@ export class SyncEngine {
   /** lstat-checks a {@link unchangedCandidate}; when unchanged, offers its block to peers and returns true. */
   private async stillSynced(path: string): Promise<boolean> {
     const abs = this.abs(path);
-    const st = await lstat(abs).catch(() => null);
+    // lstat in the hash worker, batched with other files (one message per batch, not one lstat each on the main thread).
+    const st = await this.hasher?.scanFile({ path: abs, parents: [], statOnly: true, smallFile: SMALL_FILE, settleSmallMs: 0, settleMs: 0 }).catch(() => null);
     const s = this.state.get(path);
     const idx = this.index.get(path);
-    if (!st || !st.isFile() || !s || st.size !== s.size || st.mtimeMs !== s.mtimeMs) return false;
+    if (st?.kind !== 'stat' || !s || st.size !== s.size || st.mtimeMs !== s.mtimeMs) return false;
     // Re-check after the await: a watch event or a commit may have moved the index or the state on.
     if (!idx || !this.unchangedCandidate(path)) return false;
     const cur = this.blocksOfAbs.get(abs);

@@ -73,6 +73,8 @@ export interface ScanFileTask {
   parents: string[];
   /** Size and mtime (ms) of content already hashed: equal ones are not hashed again. */
   known?: { size: number; mtimeMs: number };
+  /** Only lstat: report `stat` instead of hashing. */
+  statOnly?: boolean;
   /** Files up to `smallFile` bytes must be `settleSmallMs` old (by mtime) before hashing, larger ones `settleMs`. */
   smallFile: number;
   settleSmallMs: number;
@@ -163,7 +165,7 @@ async function scanFile(t: ScanFileTask): Promise<ScanFileResult | HashFailure> 
   if (st.isSymbolicLink()) return { kind: 'symlink' };
   if (!st.isFile()) return { kind: 'notFile' };
   const stat0 = { kind: 'stat' as const, size: st.size, mtimeMs: st.mtimeMs };
-  if (t.known && t.known.size === st.size && t.known.mtimeMs === st.mtimeMs) return stat0;
+  if (t.statOnly || (t.known && t.known.size === st.size && t.known.mtimeMs === st.mtimeMs)) return stat0;
   const settle = st.size <= t.smallFile ? t.settleSmallMs : t.settleMs;
   const age = Date.now() - st.mtimeMs;
   if (age >= 0 && age < settle) return stat0;

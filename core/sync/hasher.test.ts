@@ -63,6 +63,8 @@ describe('Hasher', () => {
       expect(hashed).toEqual({ kind: 'hashed', hash: { sha256: sha, size: 3, mtimeMs, blocks: [sha] }, size: 3, mtimeMs, stable: true });
       // Same size and mtime as already hashed: not read again.
       expect(await h.scanFile({ ...base, path: file, parents: [], known: { size: 3, mtimeMs } })).toEqual({ kind: 'stat', size: 3, mtimeMs });
+      // statOnly: never hashed, whatever `known` says.
+      expect(await h.scanFile({ ...base, path: file, parents: [], statOnly: true })).toEqual({ kind: 'stat', size: 3, mtimeMs });
       // Modified just now: not hashed before it settles.
       writeFileSync(file, 'abcd');
       expect(await h.scanFile({ ...base, settleSmallMs: 60_000, path: file, parents: [], known: { size: 3, mtimeMs } })).toMatchObject({ kind: 'stat', size: 4 });
