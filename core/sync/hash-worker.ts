@@ -9,7 +9,7 @@
  * copy then holds exactly the bytes that hashed to `sha256`, whatever happens to the source).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, writeSync } from 'node:fs';
 import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { blockSize } from './blocks';
 import { Transform } from 'node:stream';
@@ -60,6 +60,42 @@ export interface BlocksResult {
   finished?: { size: number; mtimeMs: number };
 }
 
+/**
+ * Examine one file of the folder for the sync engine in one round trip (the scan's per-file
+ * lstat/hash/lstat off the main thread): lstat each of `parents` (a symbolic link among them is
+ * reported, a missing one ends the check), lstat `path`, and hash it unless its size and mtime equal
+ * `known` or it was modified less than its settle time ago; after hashing, lstat it again.
+ */
+export interface ScanFileTask {
+  kind: 'scanFile';
+  path: string;
+  /** Absolute paths of the folders between the synchronized folder and `path`, outermost first. */
+  parents: string[];
+  /** Size and mtime (ms) of content already hashed: equal ones are not hashed again. */
+  known?: { size: number; mtimeMs: number };
+  /** Only lstat: report `stat` instead of hashing. */
+  statOnly?: boolean;
+  /** Files up to `smallFile` bytes must be `settleSmallMs` old (by mtime) before hashing, larger ones `settleMs`. */
+  smallFile: number;
+  settleSmallMs: number;
+  settleMs: number;
+}
+/** Several {@link ScanFileTask}s in one message (one result, or failure, per task, in order). */
+export interface ScanFilesTask {
+  kind: 'scanFiles';
+  tasks: Omit<ScanFileTask, 'kind'>[];
+}
+/** What {@link ScanFileTask} found. */
+export type ScanFileResult =
+  | { kind: 'missing' }
+  | { kind: 'symlinkParent'; dir: string }
+  | { kind: 'symlink' }
+  | { kind: 'notFile' }
+  /** Not hashed: equal to `known`, or still settling (the caller decides which from the numbers). */
+  | { kind: 'stat'; size: number; mtimeMs: number }
+  /** Hashed; `stable` is false when size or mtime moved while it was read (still being written). */
+  | { kind: 'hashed'; hash: HashResult; size: number; mtimeMs: number; stable: boolean };
+
 /** An fs failure in wire form (errors crossing threads travel as `{ name, code, message }`). */
 export interface HashFailure {
   error: { name: string; code: string; message: string };
@@ -79,9 +115,15 @@ function failure(err: unknown): HashFailure {
  * Runs one task: hashes `path` (a {@link HashTask}), or a block task. An fs failure (ENOENT,
  * EACCES…) is returned as {@link HashFailure}, since thrown errors lose `code` across threads.
  */
-export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask): Promise<HashResult | BlocksResult | HashFailure> {
+export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask | ScanFileTask | ScanFilesTask): Promise<HashResult | BlocksResult | ScanFileResult | (ScanFileResult | HashFailure)[] | HashFailure> {
   if ('kind' in task) {
     try {
+      if (task.kind === 'scanFiles') {
+        const out: (ScanFileResult | HashFailure)[] = [];
+        for (const t of task.tasks) out.push(await scanFile({ kind: 'scanFile', ...t }).catch(failure));
+        return out;
+      }
+      if (task.kind === 'scanFile') return await scanFile(task);
       if (task.kind === 'copyBlocks') return await copyBlocks(task);
       if (task.kind === 'writeBlocks') return writeBlocks(task);
       return await checkBlocks(task);
@@ -96,6 +138,46 @@ export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksT
     if (copyTo) await rm(copyTo, { force: true }).catch(() => undefined);
     return failure(err);
   }
+}
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException).code;
+}
+
+async function scanFile(t: ScanFileTask): Promise<ScanFileResult | HashFailure> {
+  for (const dir of t.parents) {
+    let st;
+    try {
+      st = lstatSync(dir);
+    } catch (err) {
+      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') break; // the file lstat below reports it
+      throw err;
+    }
+    if (st.isSymbolicLink()) return { kind: 'symlinkParent', dir };
+  }
+  let st;
+  try {
+    st = lstatSync(t.path);
+  } catch (err) {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return { kind: 'missing' };
+    throw err;
+  }
+  if (st.isSymbolicLink()) return { kind: 'symlink' };
+  if (!st.isFile()) return { kind: 'notFile' };
+  const stat0 = { kind: 'stat' as const, size: st.size, mtimeMs: st.mtimeMs };
+  if (t.statOnly || (t.known && t.known.size === st.size && t.known.mtimeMs === st.mtimeMs)) return stat0;
+  const settle = st.size <= t.smallFile ? t.settleSmallMs : t.settleMs;
+  const age = Date.now() - st.mtimeMs;
+  if (age >= 0 && age < settle) return stat0;
+  const hash = await hashStream(t.path, undefined); // ENOENT here is returned as a HashFailure
+  let after;
+  try {
+    after = lstatSync(t.path);
+  } catch {
+    after = null;
+  }
+  const stable = hash.size === st.size && hash.mtimeMs === st.mtimeMs && !!after && after.size === st.size && after.mtimeMs === st.mtimeMs;
+  return { kind: 'hashed', hash, size: st.size, mtimeMs: st.mtimeMs, stable };
 }
 
 async function readAt(fh: FileHandle, offset: number, size: number): Promise<Buffer> {

@@ -5,12 +5,13 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { Hasher } from './hasher';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-hasher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -39,4 +40,36 @@ describe('Hasher', () => {
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout.trim()).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
   }, 60_000);
+
+  it('scanFile: lstat checks and the hash of one folder file in one task (missing, symlink, symlinked parent, known, settling, hashed)', async () => {
+    const h = new Hasher({ threads: 1 });
+    try {
+      const root = join(dir, 'scan');
+      mkdirSync(join(root, 'sub'), { recursive: true });
+      symlinkSync(join(root, 'sub'), join(root, 'link'));
+      const file = join(root, 'sub', 'a.txt');
+      writeFileSync(file, 'abc');
+      const old = new Date(Date.now() - 60_000);
+      utimesSync(file, old, old);
+      const mtimeMs = lstatSync(file).mtimeMs;
+      const base = { smallFile: 1 << 20, settleSmallMs: 20, settleMs: 150 };
+      expect(await h.scanFile({ ...base, path: join(root, 'sub', 'none.txt'), parents: [join(root, 'sub')] })).toEqual({ kind: 'missing' });
+      expect(await h.scanFile({ ...base, path: join(root, 'gone', 'x.txt'), parents: [join(root, 'gone')] })).toEqual({ kind: 'missing' });
+      expect(await h.scanFile({ ...base, path: join(root, 'link'), parents: [] })).toEqual({ kind: 'symlink' });
+      expect(await h.scanFile({ ...base, path: join(root, 'sub'), parents: [] })).toEqual({ kind: 'notFile' });
+      expect(await h.scanFile({ ...base, path: join(root, 'link', 'a.txt'), parents: [join(root, 'link')] })).toEqual({ kind: 'symlinkParent', dir: join(root, 'link') });
+      const hashed = await h.scanFile({ ...base, path: file, parents: [join(root, 'sub')] });
+      const sha = createHash('sha256').update('abc').digest('hex');
+      expect(hashed).toEqual({ kind: 'hashed', hash: { sha256: sha, size: 3, mtimeMs, blocks: [sha] }, size: 3, mtimeMs, stable: true });
+      // Same size and mtime as already hashed: not read again.
+      expect(await h.scanFile({ ...base, path: file, parents: [], known: { size: 3, mtimeMs } })).toEqual({ kind: 'stat', size: 3, mtimeMs });
+      // statOnly: never hashed, whatever `known` says.
+      expect(await h.scanFile({ ...base, path: file, parents: [], statOnly: true })).toEqual({ kind: 'stat', size: 3, mtimeMs });
+      // Modified just now: not hashed before it settles.
+      writeFileSync(file, 'abcd');
+      expect(await h.scanFile({ ...base, settleSmallMs: 60_000, path: file, parents: [], known: { size: 3, mtimeMs } })).toMatchObject({ kind: 'stat', size: 4 });
+    } finally {
+      await h.destroy();
+    }
+  });
 });

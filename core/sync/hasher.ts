@@ -12,9 +12,9 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { ConfigError } from '../common/errors';
-import type { BlocksResult, CheckBlocksTask, CopyBlocksTask, HashFailure, HashResult, WriteBlocksTask } from './hash-worker';
+import type { BlocksResult, CheckBlocksTask, CopyBlocksTask, HashFailure, HashResult, ScanFileResult, ScanFilesTask, ScanFileTask, WriteBlocksTask } from './hash-worker';
 
-export type { HashResult } from './hash-worker';
+export type { HashResult, ScanFileResult, ScanFileTask } from './hash-worker';
 
 /** Options of {@link Hasher}. */
 export interface HasherOptions {
@@ -39,9 +39,15 @@ function hasTsx(argv: readonly string[]): boolean {
   return argv.some((a, i) => /(^|[/\\])tsx([/\\]|$)|^--import=tsx|^tsx$/.test(a) || (a === '--import' && /tsx/.test(argv[i + 1] ?? '')));
 }
 
+/** Most {@link Hasher.scanFile} calls sent to a worker in one message. */
+const SCAN_BATCH = 32;
+
 /** Hashes files off the main thread. Call {@link Hasher.destroy} when done. */
 export class Hasher {
   private readonly pool: Piscina;
+  private readonly threads: number;
+  /** scanFile calls made in this event-loop turn, sent together at its end (one message per batch, not per file). */
+  private scanQueue: { task: Omit<ScanFileTask, 'kind'>; resolve: (r: ScanFileResult) => void; reject: (err: Error) => void }[] = [];
   /** URL of the worker module in use. */
   readonly workerUrl: string;
 
@@ -49,6 +55,7 @@ export class Hasher {
   constructor(options: HasherOptions = {}) {
     this.workerUrl = resolveWorker(options.workerPath);
     const threads = Math.min(2, Math.max(1, options.threads ?? (availableParallelism() >= 2 ? 2 : 1)));
+    this.threads = threads;
     // `--import tsx` would be resolved from the process's working directory (and fail outside the
     // repository): hand the threads tsx's loader by absolute URL instead.
     const execArgv = this.workerUrl.endsWith('.ts') && !hasTsx(process.execArgv) ? [...process.execArgv, '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : undefined;
@@ -70,6 +77,38 @@ export class Hasher {
     const r = (await this.pool.run(copyTo ? { path, copyTo } : { path })) as HashResult | HashFailure;
     if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path });
     return r;
+  }
+
+  /**
+   * lstat checks and (when needed) the hash of one folder file in one worker round trip; see
+   * {@link ScanFileTask}. Rejects with an Error carrying the fs `code` for failures other than a
+   * missing file (EACCES, EIO…, or ENOENT when the file vanished while being hashed).
+   */
+  scanFile(task: Omit<ScanFileTask, 'kind'>): Promise<ScanFileResult> {
+    return new Promise((resolve, reject) => {
+      if (this.scanQueue.push({ task, resolve, reject }) === 1) setImmediate(() => this.flushScans());
+    });
+  }
+
+  /** Sends the queued scanFile calls, split over the threads, at most {@link SCAN_BATCH} per message. */
+  private flushScans(): void {
+    const all = this.scanQueue;
+    this.scanQueue = [];
+    const per = Math.min(SCAN_BATCH, Math.ceil(all.length / this.threads));
+    for (let i = 0; i < all.length; i += per) {
+      const batch = all.slice(i, i + per);
+      const msg: ScanFilesTask = { kind: 'scanFiles', tasks: batch.map((b) => b.task) };
+      (this.pool.run(msg) as Promise<(ScanFileResult | HashFailure)[] | HashFailure>).then(
+        (rs) => {
+          if ('error' in rs) throw Object.assign(new Error(rs.error.message), { name: rs.error.name, code: rs.error.code });
+          batch.forEach((b, k) => {
+            const r = rs[k]!;
+            if ('error' in r) b.reject(Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path: b.task.path }));
+            else b.resolve(r);
+          });
+        },
+      ).catch((err: unknown) => batch.forEach((b) => b.reject(err as Error)));
+    }
   }
 
   /**
