@@ -47,6 +47,18 @@ export interface WriteBlocksTask {
   /** When every item verified: also make `dest` mode 0644 with this mtime (ms), and report its size and mtime. */
   finish?: { mtimeMs: number };
 }
+/**
+ * Several {@link WriteBlocksTask}s in one task (the receiver's writes of many small files that
+ * arrived together: one message to the worker instead of one each). Each runs on its own.
+ */
+export interface WriteManyTask {
+  kind: 'writeMany';
+  tasks: WriteBlocksTask[];
+}
+/** Per task of a {@link WriteManyTask}: its result, or its fs failure. */
+export interface WriteManyResult {
+  results: (BlocksResult | HashFailure)[];
+}
 /** Which blocks `path` already holds (resume of a partial file). */
 export interface CheckBlocksTask {
   kind: 'checkBlocks';
@@ -79,8 +91,19 @@ function failure(err: unknown): HashFailure {
  * Runs one task: hashes `path` (a {@link HashTask}), or a block task. An fs failure (ENOENT,
  * EACCES…) is returned as {@link HashFailure}, since thrown errors lose `code` across threads.
  */
-export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask): Promise<HashResult | BlocksResult | HashFailure> {
+export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | WriteManyTask | CheckBlocksTask): Promise<HashResult | BlocksResult | WriteManyResult | HashFailure> {
   if ('kind' in task) {
+    if (task.kind === 'writeMany') {
+      return {
+        results: task.tasks.map((t) => {
+          try {
+            return writeBlocks(t);
+          } catch (err) {
+            return failure(err);
+          }
+        }),
+      };
+    }
     try {
       if (task.kind === 'copyBlocks') return await copyBlocks(task);
       if (task.kind === 'writeBlocks') return writeBlocks(task);
