@@ -1301,7 +1301,7 @@ export class SyncEngine {
     const abs = this.abs(path);
     let st: Stats;
     try {
-      st = await lstat(abs);
+      st = lstatSync(abs);
     } catch (err) {
       if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') {
         this.hashCache.delete(path);
@@ -1320,8 +1320,12 @@ export class SyncEngine {
       return f;
     }
     const settle = st.size <= SMALL_FILE ? Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS) : this.stabilityMs;
+    // Date.now() is whole ms while mtimes have sub-ms parts: a file written this very ms has a
+    // slightly negative age and must wait too (it skipped the wait, and an edit was lost in the
+    // history test once this stat became synchronous). An mtime more than a second ahead is
+    // clock skew, not a write in progress: it does not wait.
     const age = Date.now() - st.mtimeMs;
-    if (age >= 0 && age < settle) throw new Replan(Math.max(1, Math.ceil(settle - age))); // still settling
+    if (age > -1000 && age < settle) throw new Replan(Math.max(1, Math.ceil(settle - age))); // still settling
     // Hash the file and its blocks in one read; never trust bytes whose size or mtime moved meanwhile.
     let h: LocalFile;
     try {
@@ -1330,7 +1334,7 @@ export class SyncEngine {
       if (errCode(err) === 'ENOENT') throw new Replan(1);
       throw err;
     }
-    const after = await lstat(abs).catch(() => null);
+    const after = lstatOrNull(abs);
     if (h.size !== st.size || h.mtimeMs !== st.mtimeMs || !after || after.size !== st.size || after.mtimeMs !== st.mtimeMs) {
       throw new Replan(settle); // still being written
     }
