@@ -9,8 +9,8 @@
  * copy then holds exactly the bytes that hashed to `sha256`, whatever happens to the source).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, openSync, writeSync } from 'node:fs';
-import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { blockSize } from './blocks';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -230,12 +230,14 @@ class BlockHasher {
 }
 
 async function hashStream(path: string, copyTo: string | undefined): Promise<HashResult> {
-  const before = await stat(path);
+  // Synchronous stat and read of a small file on this worker thread (as writeBlocks does): no
+  // thread-pool round trip per call, which cost more than the syscalls in a bulk of small files.
+  const before = statSync(path);
   const bs = blockSize(before.size);
   const hash = new BlockHasher(bs);
   let size = 0;
   if (before.size <= SMALL) {
-    const buf = await readFile(path);
+    const buf = readFileSync(path);
     size = buf.length;
     if (size <= bs) {
       // One block: the block hash is the file hash (hash once).
