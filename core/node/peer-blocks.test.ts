@@ -32,6 +32,12 @@ describe('GetBlocks peer RPC', () => {
   const reads: string[] = [];
   const one = randomBytes(128 * 1024);
   const two = randomBytes(5000);
+  /** Per-hash read delay (ms): reads then finish out of request order. */
+  const delays = new Map<string, number>();
+  let reading = 0;
+  let maxReading = 0;
+  /** A block whose read throws. */
+  const failing = 'a'.repeat(64);
 
   beforeAll(async () => {
     blocks.set(sha(one), one);
@@ -54,9 +60,14 @@ describe('GetBlocks peer RPC', () => {
         metrics: () => ({}),
         localFiles: () => ({}),
         openObject: () => null,
-        readBlock: (hash) => {
+        readBlock: async (hash) => {
           reads.push(hash);
-          return Promise.resolve(blocks.get(hash) ?? null);
+          maxReading = Math.max(maxReading, ++reading);
+          const ms = delays.get(hash);
+          if (ms !== undefined) await new Promise((r) => setTimeout(r, ms));
+          reading--;
+          if (hash === failing) throw new Error('disk read failed');
+          return blocks.get(hash) ?? null;
         },
       },
     });
@@ -76,6 +87,25 @@ describe('GetBlocks peer RPC', () => {
     expect(got[1]).toBeNull();
     expect(Buffer.from(got[2]!).equals(one)).toBe(true);
     expect(Buffer.from(got[3]!).equals(two)).toBe(true);
+  });
+
+  it('reads several blocks of a call at once and still answers each at its index, a failed read failing the call', async () => {
+    // More blocks than the server reads ahead, finishing out of order; every third one missing.
+    const many = Array.from({ length: 40 }, (_, i) => randomBytes(100 + i));
+    const hashes = many.map((b, i) => (i % 3 === 2 ? createHash('sha256').update(`none${i}`).digest('hex') : sha(b)));
+    many.forEach((b, i) => {
+      if (i % 3 !== 2) blocks.set(sha(b), b);
+      delays.set(hashes[i]!, (i * 7) % 11);
+    });
+    maxReading = 0;
+    const got = await fetcher.getBlocks('S', hashes);
+    expect(maxReading).toBeGreaterThan(1);
+    expect(got).toHaveLength(40);
+    got.forEach((r, i) => {
+      if (i % 3 === 2) expect(r).toBeNull();
+      else expect(Buffer.from(r!).equals(many[i]!)).toBe(true);
+    });
+    await expect(fetcher.getBlocks('S', [sha(two), failing, sha(one)])).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
   });
 
   it('small requests made together share calls and each gets its own blocks back', async () => {

@@ -225,6 +225,8 @@ export interface PeerHandlers {
 
 /** Most hashes one `GetBlocks` call may ask for (more is refused with INVALID_ARGUMENT). */
 export const MAX_GET_BLOCKS = 256;
+/** Block reads a `GetBlocks` call keeps in flight on the serving node. */
+const GET_BLOCKS_READ_AHEAD = 8;
 
 /**
  * Checks a `GetBlocks` request: `hashes` must be a list of 1–{@link MAX_GET_BLOCKS} SHA-256 digests
@@ -363,9 +365,22 @@ export async function startPeerServer(opts: {
         if (!call.write(msg)) return new Promise<void>((r) => call.once('drain', () => r()));
       };
       try {
+        // Up to GET_BLOCKS_READ_AHEAD reads in flight (each an open/read/close on the fs thread
+        // pool: one at a time left a call of many small blocks waiting on round trips); the
+        // replies go out in request order, so at most that many blocks sit in memory.
+        const reads: (Promise<Uint8Array | null> | undefined)[] = [];
+        const read = (i: number): void => {
+          if (i >= hashes.length) return;
+          const r = handlers.readBlock ? handlers.readBlock(hashes[i]!) : Promise.resolve(null);
+          r.catch(() => undefined); // awaited below; not unhandled if the call ends first
+          reads[i] = r;
+        };
+        for (let i = 0; i < GET_BLOCKS_READ_AHEAD; i++) read(i);
         for (let i = 0; i < hashes.length; i++) {
           if (cancelled) return;
-          const data = handlers.readBlock ? await handlers.readBlock(hashes[i]!) : null;
+          const data = await reads[i]!;
+          reads[i] = undefined;
+          read(i + GET_BLOCKS_READ_AHEAD);
           await send(data ? { index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } : { index: i, missing: true });
         }
         call.end();

@@ -9,8 +9,8 @@
  * copy then holds exactly the bytes that hashed to `sha256`, whatever happens to the source).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, writeSync } from 'node:fs';
-import { open, readFile, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
+import { open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { blockSize } from './blocks';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -46,6 +46,18 @@ export interface WriteBlocksTask {
   items: { offset: number; hash: string; data: Uint8Array }[];
   /** When every item verified: also make `dest` mode 0644 with this mtime (ms), and report its size and mtime. */
   finish?: { mtimeMs: number };
+}
+/**
+ * Several {@link WriteBlocksTask}s in one task (the receiver's writes of many small files that
+ * arrived together: one message to the worker instead of one each). Each runs on its own.
+ */
+export interface WriteManyTask {
+  kind: 'writeMany';
+  tasks: WriteBlocksTask[];
+}
+/** Per task of a {@link WriteManyTask}: its result, or its fs failure. */
+export interface WriteManyResult {
+  results: (BlocksResult | HashFailure)[];
 }
 /** Which blocks `path` already holds (resume of a partial file). */
 export interface CheckBlocksTask {
@@ -115,8 +127,21 @@ function failure(err: unknown): HashFailure {
  * Runs one task: hashes `path` (a {@link HashTask}), or a block task. An fs failure (ENOENT,
  * EACCES…) is returned as {@link HashFailure}, since thrown errors lose `code` across threads.
  */
-export default async function run(task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask | ScanFileTask | ScanFilesTask): Promise<HashResult | BlocksResult | ScanFileResult | (ScanFileResult | HashFailure)[] | HashFailure> {
+export default async function run(
+  task: HashTask | CopyBlocksTask | WriteBlocksTask | WriteManyTask | CheckBlocksTask | ScanFileTask | ScanFilesTask,
+): Promise<HashResult | BlocksResult | WriteManyResult | ScanFileResult | (ScanFileResult | HashFailure)[] | HashFailure> {
   if ('kind' in task) {
+    if (task.kind === 'writeMany') {
+      return {
+        results: task.tasks.map((t) => {
+          try {
+            return writeBlocks(t);
+          } catch (err) {
+            return failure(err);
+          }
+        }),
+      };
+    }
     try {
       if (task.kind === 'scanFiles') {
         const out: (ScanFileResult | HashFailure)[] = [];
@@ -167,8 +192,11 @@ async function scanFile(t: ScanFileTask): Promise<ScanFileResult | HashFailure> 
   const stat0 = { kind: 'stat' as const, size: st.size, mtimeMs: st.mtimeMs };
   if (t.statOnly || (t.known && t.known.size === st.size && t.known.mtimeMs === st.mtimeMs)) return stat0;
   const settle = st.size <= t.smallFile ? t.settleSmallMs : t.settleMs;
+  // Date.now() is whole ms while mtimes have sub-ms parts: a file written this very ms has a
+  // slightly negative age and must wait too (an edit was lost in the history test when it did
+  // not). An mtime more than a second ahead is clock skew, not a write in progress: no wait.
   const age = Date.now() - st.mtimeMs;
-  if (age >= 0 && age < settle) return stat0;
+  if (age > -1000 && age < settle) return stat0;
   const hash = await hashStream(t.path, undefined); // ENOENT here is returned as a HashFailure
   let after;
   try {
@@ -289,12 +317,14 @@ class BlockHasher {
 }
 
 async function hashStream(path: string, copyTo: string | undefined): Promise<HashResult> {
-  const before = await stat(path);
+  // Synchronous stat and read of a small file on this worker thread (as writeBlocks does): no
+  // thread-pool round trip per call, which cost more than the syscalls in a bulk of small files.
+  const before = statSync(path);
   const bs = blockSize(before.size);
   const hash = new BlockHasher(bs);
   let size = 0;
   if (before.size <= SMALL) {
-    const buf = await readFile(path);
+    const buf = readFileSync(path);
     size = buf.length;
     if (size <= bs) {
       // One block: the block hash is the file hash (hash once).

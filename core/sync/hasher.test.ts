@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { lstatSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -72,4 +72,33 @@ describe('Hasher', () => {
       await h.destroy();
     }
   });
+
+  it('small writes made in one turn share a worker task, each verified, finished and failing on its own', async () => {
+    const h = new Hasher({ threads: 1 });
+    try {
+      const bodies = Array.from({ length: 70 }, (_, i) => Buffer.from(`file ${i} `.repeat(i + 1)));
+      const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+      const mtimeMs = Date.UTC(2024, 0, 2, 3, 4, 5);
+      const calls = bodies.map((b, i) =>
+        h.writeBlocksFinish(join(dir, `w${i}.bin`), [{ offset: 0, hash: i === 5 ? sha(Buffer.from('other bytes')) : sha(b), data: new Uint8Array(b) }], { mtimeMs }),
+      );
+      // A destination that cannot be created fails only its own write.
+      const bad = h.writeBlocksFinish(join(dir, 'no-such-dir', 'x.bin'), [{ offset: 0, hash: sha(bodies[0]!), data: new Uint8Array(bodies[0]!) }]);
+      await expect(bad).rejects.toMatchObject({ code: 'ENOENT' });
+      const results = await Promise.all(calls);
+      results.forEach((r, i) => {
+        if (i === 5) {
+          expect(r.ok).toEqual([false]); // hash mismatch: not written, not finished
+          expect(r.finished).toBeUndefined();
+          return;
+        }
+        expect(r.ok).toEqual([true]);
+        expect(r.finished).toEqual({ size: bodies[i]!.length, mtimeMs });
+        expect(readFileSync(join(dir, `w${i}.bin`)).equals(bodies[i]!)).toBe(true);
+        expect(statSync(join(dir, `w${i}.bin`)).mtimeMs).toBe(mtimeMs);
+      });
+    } finally {
+      await h.destroy();
+    }
+  }, 60_000);
 });

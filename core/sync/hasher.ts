@@ -12,7 +12,19 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Piscina } from 'piscina';
 import { ConfigError } from '../common/errors';
-import type { BlocksResult, CheckBlocksTask, CopyBlocksTask, HashFailure, HashResult, ScanFileResult, ScanFilesTask, ScanFileTask, WriteBlocksTask } from './hash-worker';
+import type {
+  BlocksResult,
+  CheckBlocksTask,
+  CopyBlocksTask,
+  HashFailure,
+  HashResult,
+  ScanFileResult,
+  ScanFilesTask,
+  ScanFileTask,
+  WriteBlocksTask,
+  WriteManyResult,
+  WriteManyTask,
+} from './hash-worker';
 
 export type { HashResult, ScanFileResult, ScanFileTask } from './hash-worker';
 
@@ -41,6 +53,10 @@ function hasTsx(argv: readonly string[]): boolean {
 
 /** Most {@link Hasher.scanFile} calls sent to a worker in one message. */
 const SCAN_BATCH = 32;
+/** Writes smaller than this (bytes) may share one worker task with others made in the same event-loop turn. */
+const WRITE_BATCH_BYTES = 1 << 20;
+/** Most writes in one shared worker task. */
+const WRITE_BATCH_TASKS = 64;
 
 /** Hashes files off the main thread. Call {@link Hasher.destroy} when done. */
 export class Hasher {
@@ -48,6 +64,8 @@ export class Hasher {
   private readonly threads: number;
   /** scanFile calls made in this event-loop turn, sent together at its end (one message per batch, not per file). */
   private scanQueue: { task: Omit<ScanFileTask, 'kind'>; resolve: (r: ScanFileResult) => void; reject: (err: Error) => void }[] = [];
+  private readonly writeQueue: { task: WriteBlocksTask; resolve: (r: BlocksResult | HashFailure) => void; reject: (err: unknown) => void }[] = [];
+  private writeQueueBytes = 0;
   /** URL of the worker module in use. */
   readonly workerUrl: string;
 
@@ -137,11 +155,49 @@ export class Hasher {
       data.set(it.data);
       return { ...it, data };
     });
-    const transferList = own.map((it) => it.data.buffer as ArrayBuffer);
     const task: WriteBlocksTask = { kind: 'writeBlocks', dest, items: own, ...(finish ? { finish } : {}) };
-    const r = (await this.pool.run(task, { transferList })) as BlocksResult | HashFailure;
+    const bytes = own.reduce((n, it) => n + it.data.byteLength, 0);
+    const r = bytes >= WRITE_BATCH_BYTES ? await this.runWrite(task) : await this.queueWrite(task, bytes);
     if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
     return r;
+  }
+
+  private async runWrite(task: WriteBlocksTask): Promise<BlocksResult | HashFailure> {
+    const transferList = task.items.map((it) => it.data.buffer as ArrayBuffer);
+    return (await this.pool.run(task, { transferList })) as BlocksResult | HashFailure;
+  }
+
+  /** Small writes made in one event-loop turn (the files of one merged `GetBlocks` reply) go to a worker as one task. */
+  private queueWrite(task: WriteBlocksTask, bytes: number): Promise<BlocksResult | HashFailure> {
+    return new Promise((resolve, reject) => {
+      this.writeQueue.push({ task, resolve, reject });
+      this.writeQueueBytes += bytes;
+      if (this.writeQueue.length >= WRITE_BATCH_TASKS || this.writeQueueBytes >= WRITE_BATCH_BYTES) this.flushWrites();
+      else if (this.writeQueue.length === 1) setImmediate(() => this.flushWrites());
+    });
+  }
+
+  private flushWrites(): void {
+    const batch = this.writeQueue.splice(0);
+    this.writeQueueBytes = 0;
+    if (batch.length === 0) return;
+    if (batch.length === 1) {
+      const only = batch[0]!;
+      this.runWrite(only.task).then(only.resolve, only.reject);
+      return;
+    }
+    const transferList = batch.flatMap((b) => b.task.items.map((it) => it.data.buffer as ArrayBuffer));
+    const many: WriteManyTask = { kind: 'writeMany', tasks: batch.map((b) => b.task) };
+    (this.pool.run(many, { transferList }) as Promise<WriteManyResult | HashFailure>).then(
+      (r) => {
+        batch.forEach((b, i) => {
+          const res = 'error' in r ? r : r.results[i];
+          if (res) b.resolve(res);
+          else b.reject(new Error('hash worker returned no result for a batched write'));
+        });
+      },
+      (err: unknown) => batch.forEach((b) => b.reject(err)),
+    );
   }
 
   /** Which of `items` the file at `path` already holds (true when the bytes at the offset hash to `hash`). */
