@@ -13,7 +13,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadProtoPackage } from './proto';
-import { ValidationError, toWire } from '../common/errors';
+import { OverloadedError, ValidationError, toWire } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
 import type { Compare, KeyValue, ReplicatedKV, RequestOp, ResponseOp, TxnRequest } from '../kv/types';
@@ -208,6 +208,8 @@ export function grpcStatusOf(code: string): grpc.status {
       return grpc.status.OUT_OF_RANGE;
     case 'EAUTH':
       return grpc.status.PERMISSION_DENIED;
+    case 'EOVERLOADED':
+      return grpc.status.RESOURCE_EXHAUSTED;
     default:
       return grpc.status.INTERNAL;
   }
@@ -233,7 +235,16 @@ export interface KvServiceOptions {
   /** Raft status for `Maintenance.Status` (default: no leader info). */
   status?: () => { leaderId: string | null; role: string; term: number; commitIndex: number; appliedIndex: number };
   logger?: Logger;
+  /**
+   * Bytes a `Watch` stream may hold unsent (a client that stops reading) before the server ends it
+   * with RESOURCE_EXHAUSTED (`EOVERLOADED`), as etcd cancels a slow watcher; default 16 MiB. The
+   * client resumes from its last revision + 1 (`watchRemote`), so nothing is lost.
+   */
+  watchBufferBytes?: number;
 }
+
+/** Default {@link KvServiceOptions.watchBufferBytes}. */
+export const WATCH_BUFFER_BYTES = 16 << 20;
 
 function kvOut(kv: KeyValue): Obj {
   return { key: kv.key, value: kv.value, createRevision: kv.createRevision, modRevision: kv.modRevision, version: kv.version, lease: kv.lease };
@@ -253,6 +264,7 @@ type Handler = (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj
 export function addKvService(server: grpc.Server, kv: ReplicatedKV, options: KvServiceOptions): void {
   const log = (options.logger ?? silentLogger).child({ mod: 'kv-service' });
   const header = (revision?: number): Obj => ({ revision: revision ?? kv.localRevision(), member: options.member });
+  const watchBufferBytes = options.watchBufferBytes ?? WATCH_BUFFER_BYTES;
   const unary =
     (name: string, fn: (req: Obj) => Promise<Obj>): Handler =>
     (call, cb) => {
@@ -313,6 +325,7 @@ export function addKvService(server: grpc.Server, kv: ReplicatedKV, options: KvS
   server.addService(Watch.service, {
     Watch: (call: grpc.ServerWritableStream<Obj, Obj>) => {
       let watcher: { cancel(): void } | null = null;
+      let unsent = 0;
       const end = (err?: unknown): void => {
         watcher?.cancel();
         watcher = null;
@@ -329,10 +342,25 @@ export function addKvService(server: grpc.Server, kv: ReplicatedKV, options: KvS
           w.prefix,
           (events, revision) => {
             if (call.cancelled || call.writableEnded) return;
-            call.write({
-              header: header(revision),
-              events: events.map((e) => ({ type: e.type === 'put' ? 'PUT' : 'DELETE', kv: kvOut(e.kv), ...(e.prevKv ? { prevKv: kvOut(e.prevKv) } : {}) })),
-            });
+            // Unsent bytes (an estimate: keys and values plus framing) of messages whose HTTP/2
+            // write has not completed: a client that stops reading must not grow this node's
+            // memory without bound (grpc-js buffers the messages in objectMode).
+            let bytes = 0;
+            for (const e of events) bytes += 64 + e.kv.key.length + e.kv.value.length + (e.prevKv ? 64 + e.prevKv.key.length + e.prevKv.value.length : 0);
+            unsent += bytes;
+            call.write(
+              {
+                header: header(revision),
+                events: events.map((e) => ({ type: e.type === 'put' ? 'PUT' : 'DELETE', kv: kvOut(e.kv), ...(e.prevKv ? { prevKv: kvOut(e.prevKv) } : {}) })),
+              },
+              () => {
+                unsent -= bytes;
+              },
+            );
+            if (unsent > watchBufferBytes) {
+              log.warn({ rpc: 'Watch', prefix: w.prefix, revision, unsentBytes: unsent }, 'slow watcher cancelled');
+              end(new OverloadedError(`watch on ${JSON.stringify(w.prefix)} cancelled: the client fell ${unsent} bytes behind (limit ${watchBufferBytes}); resume from revision ${revision + 1}`, { detail: { resumeRevision: revision + 1 } }));
+            }
           },
           {
             ...(w.startRevision > 0 ? { fromRevision: w.startRevision } : {}),

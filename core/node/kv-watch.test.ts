@@ -20,9 +20,9 @@ afterEach(() => {
   cleanup = [];
 });
 
-async function serve(store: MemoryKv, port = 0): Promise<{ server: grpc.Server; port: number }> {
+async function serve(store: MemoryKv, port = 0, watchBufferBytes?: number): Promise<{ server: grpc.Server; port: number }> {
   const server = new grpc.Server();
-  addKvService(server, store, { member: 'T' });
+  addKvService(server, store, { member: 'T', ...(watchBufferBytes ? { watchBufferBytes } : {}) });
   const bound = await new Promise<number>((res, rej) => server.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
   cleanup.push(() => server.forceShutdown());
   return { server, port: bound };
@@ -132,5 +132,44 @@ describe('remote watch over gRPC (kv.proto Watch + watchRemote)', () => {
     expect(() => watchRemote(`127.0.0.1:${port}`, '', listener)).toThrow(ValidationError);
     expect(() => watchRemote(`127.0.0.1:${port}`, 'a', listener, { fromRevision: -1 })).toThrow(ValidationError);
     expect(() => watchRemote(`127.0.0.1:${port}`, 'a', listener, { fromRevision: 1.5 })).toThrow(ValidationError);
+  });
+  it('cancels a watcher that stops reading once its unsent bytes pass the limit (RESOURCE_EXHAUSTED / EOVERLOADED, naming the resume revision); other watchers are unaffected', async () => {
+    const store = new MemoryKv();
+    cleanup.push(() => store.close());
+    const { port } = await serve(store, 0, 256 << 10);
+    const { Watch } = kvProto();
+    const raw = new Watch(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    cleanup.push(() => raw.close());
+    const slow = raw.Watch({ prefix: 's/', startRevision: 0 }) as grpc.ClientReadableStream<{ created?: boolean }>;
+    let created = false;
+    let events = 0;
+    const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+      slow.on('error', resolve);
+      slow.on('end', () => resolve(null));
+    });
+    slow.on('data', (res: { created?: boolean }) => {
+      if (res.created) {
+        created = true;
+        slow.pause(); // a client that stops reading
+      } else events++;
+    });
+    await waitFor('created', () => created);
+    const { got, listener } = collector();
+    const states: string[] = [];
+    const healthy = watchRemote(`127.0.0.1:${port}`, 's/', listener, { onConnection: (s) => states.push(s) });
+    cleanup.push(() => healthy.cancel());
+    await waitFor('healthy watcher connected', () => states.includes('connected'));
+    const value = 'v'.repeat(16 << 10);
+    for (let i = 0; i < 200; i++) await store.put(`s/${i}`, value); // 3.2 MiB, far beyond HTTP/2 windows + 256 KiB
+    slow.resume();
+    const err = await ended;
+    expect(err).not.toBeNull();
+    expect(err!.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(err!.metadata.get(ERROR_CODE_METADATA)).toEqual(['EOVERLOADED']);
+    expect(err!.details).toMatch(/fell \d+ bytes behind .*resume from revision \d+/);
+    expect(events).toBeLessThan(200);
+    // The reading watcher got every event once, in order.
+    await waitFor('all 200 events', () => got.length === 200, 10_000);
+    expect(got.map((e) => e.key)).toEqual(Array.from({ length: 200 }, (_, i) => `s/${i}`));
   });
 });
