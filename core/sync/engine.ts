@@ -1125,11 +1125,14 @@ export class SyncEngine {
   /**
    * chokidar can miss files written into a directory right after the directory is created (its
    * listing of the new directory races the writes; seen in the bulk-sync bench: a few files of one
-   * new folder went unseen until the 60 s rescan). A new directory is therefore listed again
-   * shortly after it appears, and files in it this engine has not seen yet are planned.
+   * new folder went unseen until the 60 s rescan). Files get no chokidar watch of their own, so
+   * chokidar's listing of a new directory reports none of its files either. A new directory is
+   * therefore listed at once (a file written right after its folder was made syncs without
+   * waiting) and again shortly after (files written while its watch was being set up), and files
+   * in it this engine has not seen yet are planned.
    */
   private rescanDirSoon(absDir: string): void {
-    for (const ms of [300, 2_000]) {
+    for (const ms of [0, 300, 2_000]) {
       const t = setTimeout(() => {
         this.dirTimers.delete(t);
         if (!this.running) return;
