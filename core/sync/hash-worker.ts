@@ -47,18 +47,6 @@ export interface WriteBlocksTask {
   /** When every item verified: also make `dest` mode 0644 with this mtime (ms), and report its size and mtime. */
   finish?: { mtimeMs: number };
 }
-/**
- * Several {@link WriteBlocksTask}s in one task (the receiver's writes of many small files that
- * arrived together: one message to the worker instead of one each). Each runs on its own.
- */
-export interface WriteManyTask {
-  kind: 'writeMany';
-  tasks: WriteBlocksTask[];
-}
-/** Per task of a {@link WriteManyTask}: its result, or its fs failure. */
-export interface WriteManyResult {
-  results: (BlocksResult | HashFailure)[];
-}
 /** Which blocks `path` already holds (resume of a partial file). */
 export interface CheckBlocksTask {
   kind: 'checkBlocks';
@@ -92,10 +80,14 @@ export interface ScanFileTask {
   settleSmallMs: number;
   settleMs: number;
 }
-/** Several {@link ScanFileTask}s in one message (one result, or failure, per task, in order). */
-export interface ScanFilesTask {
-  kind: 'scanFiles';
-  tasks: Omit<ScanFileTask, 'kind'>[];
+/**
+ * Several small tasks in one message: calls made in one event-loop turn (a scan's files, the small
+ * files of one merged `GetBlocks` reply), sent together by `Hasher` instead of one message each.
+ * Each runs on its own: one result, or its fs failure, per task, in order.
+ */
+export interface BatchTask {
+  kind: 'batch';
+  tasks: (ScanFileTask | WriteBlocksTask)[];
 }
 /** What {@link ScanFileTask} found. */
 export type ScanFileResult =
@@ -128,26 +120,21 @@ function failure(err: unknown): HashFailure {
  * EACCES…) is returned as {@link HashFailure}, since thrown errors lose `code` across threads.
  */
 export default async function run(
-  task: HashTask | CopyBlocksTask | WriteBlocksTask | WriteManyTask | CheckBlocksTask | ScanFileTask | ScanFilesTask,
-): Promise<HashResult | BlocksResult | WriteManyResult | ScanFileResult | (ScanFileResult | HashFailure)[] | HashFailure> {
+  task: HashTask | CopyBlocksTask | WriteBlocksTask | CheckBlocksTask | ScanFileTask | BatchTask,
+): Promise<HashResult | BlocksResult | ScanFileResult | (ScanFileResult | BlocksResult | HashFailure)[] | HashFailure> {
   if ('kind' in task) {
-    if (task.kind === 'writeMany') {
-      return {
-        results: task.tasks.map((t) => {
-          try {
-            return writeBlocks(t);
-          } catch (err) {
-            return failure(err);
-          }
-        }),
-      };
+    if (task.kind === 'batch') {
+      const out: (ScanFileResult | BlocksResult | HashFailure)[] = [];
+      for (const t of task.tasks) {
+        try {
+          out.push(t.kind === 'scanFile' ? await scanFile(t) : writeBlocks(t));
+        } catch (err) {
+          out.push(failure(err));
+        }
+      }
+      return out;
     }
     try {
-      if (task.kind === 'scanFiles') {
-        const out: (ScanFileResult | HashFailure)[] = [];
-        for (const t of task.tasks) out.push(await scanFile({ kind: 'scanFile', ...t }).catch(failure));
-        return out;
-      }
       if (task.kind === 'scanFile') return await scanFile(task);
       if (task.kind === 'copyBlocks') return await copyBlocks(task);
       if (task.kind === 'writeBlocks') return writeBlocks(task);

@@ -18,12 +18,10 @@ import type {
   CopyBlocksTask,
   HashFailure,
   HashResult,
+  BatchTask,
   ScanFileResult,
-  ScanFilesTask,
   ScanFileTask,
   WriteBlocksTask,
-  WriteManyResult,
-  WriteManyTask,
 } from './hash-worker';
 
 export type { HashResult, ScanFileResult, ScanFileTask } from './hash-worker';
@@ -58,14 +56,69 @@ const WRITE_BATCH_BYTES = 1 << 20;
 /** Most writes in one shared worker task. */
 const WRITE_BATCH_TASKS = 64;
 
+/** A worker's HashFailure as an Error carrying the fs `code` (thrown errors lose it across threads). */
+function failureError(f: HashFailure, path?: string): Error {
+  return Object.assign(new Error(f.error.message), { name: f.error.name, code: f.error.code, ...(path ? { path } : {}) });
+}
+
+/**
+ * Calls made in one event-loop turn, sent to the workers together as {@link BatchTask}s (one
+ * message per batch, not per call): flushed at the end of the turn, or at once when `maxBytes`
+ * are queued; split over `spread` threads, at most `maxTasks` per message. Each call settles on
+ * its own (a failed task rejects only its own call, with the fs `code`).
+ */
+class TurnBatcher<T extends ScanFileTask | WriteBlocksTask, R> {
+  private queue: { task: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
+  private bytes = 0;
+
+  constructor(
+    private readonly pool: Piscina,
+    private readonly maxTasks: number,
+    private readonly maxBytes: number,
+    private readonly spread: number,
+  ) {}
+
+  add(task: T, bytes = 0): Promise<R> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ task, resolve, reject });
+      this.bytes += bytes;
+      if (this.bytes >= this.maxBytes || this.queue.length >= this.maxTasks * this.spread) this.flush();
+      else if (this.queue.length === 1) setImmediate(() => this.flush());
+    });
+  }
+
+  private flush(): void {
+    const all = this.queue;
+    this.queue = [];
+    this.bytes = 0;
+    const per = Math.min(this.maxTasks, Math.ceil(all.length / this.spread));
+    for (let i = 0; i < all.length; i += per) {
+      const batch = all.slice(i, i + per);
+      const transferList = batch.flatMap((b) => (b.task.kind === 'writeBlocks' ? b.task.items.map((it) => it.data.buffer as ArrayBuffer) : []));
+      const msg: BatchTask = { kind: 'batch', tasks: batch.map((b) => b.task) };
+      (this.pool.run(msg, { transferList }) as Promise<(R | HashFailure)[] | HashFailure>).then(
+        (rs) => {
+          if ('error' in rs) throw failureError(rs);
+          batch.forEach((b, k) => {
+            const r = rs[k];
+            if (r === undefined) b.reject(new Error('hash worker returned no result for a batched task'));
+            else if (typeof r === 'object' && r !== null && 'error' in r) b.reject(failureError(r as HashFailure, b.task.kind === 'scanFile' ? b.task.path : b.task.dest));
+            else b.resolve(r as R);
+          });
+        },
+      ).catch((err: unknown) => batch.forEach((b) => b.reject(err)));
+    }
+  }
+}
+
 /** Hashes files off the main thread. Call {@link Hasher.destroy} when done. */
 export class Hasher {
   private readonly pool: Piscina;
   private readonly threads: number;
-  /** scanFile calls made in this event-loop turn, sent together at its end (one message per batch, not per file). */
-  private scanQueue: { task: Omit<ScanFileTask, 'kind'>; resolve: (r: ScanFileResult) => void; reject: (err: Error) => void }[] = [];
-  private readonly writeQueue: { task: WriteBlocksTask; resolve: (r: BlocksResult | HashFailure) => void; reject: (err: unknown) => void }[] = [];
-  private writeQueueBytes = 0;
+  /** scanFile calls of one event-loop turn, split over the threads. */
+  private readonly scans: TurnBatcher<ScanFileTask, ScanFileResult>;
+  /** Small writes of one event-loop turn (the files of one merged `GetBlocks` reply). */
+  private readonly writes: TurnBatcher<WriteBlocksTask, BlocksResult>;
   /** URL of the worker module in use. */
   readonly workerUrl: string;
 
@@ -84,6 +137,8 @@ export class Hasher {
       idleTimeout: 30_000,
       ...(execArgv ? { execArgv } : {}),
     });
+    this.scans = new TurnBatcher(this.pool, SCAN_BATCH, Infinity, threads);
+    this.writes = new TurnBatcher(this.pool, WRITE_BATCH_TASKS, WRITE_BATCH_BYTES, 1);
   }
 
   /**
@@ -93,7 +148,7 @@ export class Hasher {
    */
   async hash(path: string, copyTo?: string): Promise<HashResult> {
     const r = (await this.pool.run(copyTo ? { path, copyTo } : { path })) as HashResult | HashFailure;
-    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path });
+    if ('error' in r) throw failureError(r, path);
     return r;
   }
 
@@ -103,30 +158,7 @@ export class Hasher {
    * missing file (EACCES, EIO…, or ENOENT when the file vanished while being hashed).
    */
   scanFile(task: Omit<ScanFileTask, 'kind'>): Promise<ScanFileResult> {
-    return new Promise((resolve, reject) => {
-      if (this.scanQueue.push({ task, resolve, reject }) === 1) setImmediate(() => this.flushScans());
-    });
-  }
-
-  /** Sends the queued scanFile calls, split over the threads, at most {@link SCAN_BATCH} per message. */
-  private flushScans(): void {
-    const all = this.scanQueue;
-    this.scanQueue = [];
-    const per = Math.min(SCAN_BATCH, Math.ceil(all.length / this.threads));
-    for (let i = 0; i < all.length; i += per) {
-      const batch = all.slice(i, i + per);
-      const msg: ScanFilesTask = { kind: 'scanFiles', tasks: batch.map((b) => b.task) };
-      (this.pool.run(msg) as Promise<(ScanFileResult | HashFailure)[] | HashFailure>).then(
-        (rs) => {
-          if ('error' in rs) throw Object.assign(new Error(rs.error.message), { name: rs.error.name, code: rs.error.code });
-          batch.forEach((b, k) => {
-            const r = rs[k]!;
-            if ('error' in r) b.reject(Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code, path: b.task.path }));
-            else b.resolve(r);
-          });
-        },
-      ).catch((err: unknown) => batch.forEach((b) => b.reject(err as Error)));
-    }
+    return this.scans.add({ kind: 'scanFile', ...task });
   }
 
   /**
@@ -157,47 +189,10 @@ export class Hasher {
     });
     const task: WriteBlocksTask = { kind: 'writeBlocks', dest, items: own, ...(finish ? { finish } : {}) };
     const bytes = own.reduce((n, it) => n + it.data.byteLength, 0);
-    const r = bytes >= WRITE_BATCH_BYTES ? await this.runWrite(task) : await this.queueWrite(task, bytes);
-    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
+    if (bytes < WRITE_BATCH_BYTES) return this.writes.add(task, bytes);
+    const r = (await this.pool.run(task, { transferList: own.map((it) => it.data.buffer as ArrayBuffer) })) as BlocksResult | HashFailure;
+    if ('error' in r) throw failureError(r);
     return r;
-  }
-
-  private async runWrite(task: WriteBlocksTask): Promise<BlocksResult | HashFailure> {
-    const transferList = task.items.map((it) => it.data.buffer as ArrayBuffer);
-    return (await this.pool.run(task, { transferList })) as BlocksResult | HashFailure;
-  }
-
-  /** Small writes made in one event-loop turn (the files of one merged `GetBlocks` reply) go to a worker as one task. */
-  private queueWrite(task: WriteBlocksTask, bytes: number): Promise<BlocksResult | HashFailure> {
-    return new Promise((resolve, reject) => {
-      this.writeQueue.push({ task, resolve, reject });
-      this.writeQueueBytes += bytes;
-      if (this.writeQueue.length >= WRITE_BATCH_TASKS || this.writeQueueBytes >= WRITE_BATCH_BYTES) this.flushWrites();
-      else if (this.writeQueue.length === 1) setImmediate(() => this.flushWrites());
-    });
-  }
-
-  private flushWrites(): void {
-    const batch = this.writeQueue.splice(0);
-    this.writeQueueBytes = 0;
-    if (batch.length === 0) return;
-    if (batch.length === 1) {
-      const only = batch[0]!;
-      this.runWrite(only.task).then(only.resolve, only.reject);
-      return;
-    }
-    const transferList = batch.flatMap((b) => b.task.items.map((it) => it.data.buffer as ArrayBuffer));
-    const many: WriteManyTask = { kind: 'writeMany', tasks: batch.map((b) => b.task) };
-    (this.pool.run(many, { transferList }) as Promise<WriteManyResult | HashFailure>).then(
-      (r) => {
-        batch.forEach((b, i) => {
-          const res = 'error' in r ? r : r.results[i];
-          if (res) b.resolve(res);
-          else b.reject(new Error('hash worker returned no result for a batched write'));
-        });
-      },
-      (err: unknown) => batch.forEach((b) => b.reject(err)),
-    );
   }
 
   /** Which of `items` the file at `path` already holds (true when the bytes at the offset hash to `hash`). */
@@ -207,7 +202,7 @@ export class Hasher {
 
   private async runBlocks(task: CopyBlocksTask | WriteBlocksTask | CheckBlocksTask, transferList?: ArrayBuffer[]): Promise<boolean[]> {
     const r = (await this.pool.run(task, transferList ? { transferList } : undefined)) as BlocksResult | HashFailure;
-    if ('error' in r) throw Object.assign(new Error(r.error.message), { name: r.error.name, code: r.error.code });
+    if ('error' in r) throw failureError(r);
     return r.ok;
   }
 
