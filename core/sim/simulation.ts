@@ -854,6 +854,9 @@ export class Simulation {
   }
 
   private healAll(): void {
+    // A deafening transfer still waiting for its TimeoutNow must not cut links after the final heal
+    // (the liveness bound assumes a healed network from here on).
+    this.deafenOnTimeoutNow = null;
     this.inject({ kind: 'heal' });
     this.inject({ kind: 'link', quality: PERFECT_LINK });
     for (const n of this.nodes.values()) if (!n.raft && n.joined) this.inject({ kind: 'restart', node: n.id });
