@@ -233,16 +233,73 @@ describe('single-server membership changes (thesis §4.1)', () => {
 
   it('answers a vote request from a non-member only when its log is at least as up to date (thesis §4.1 vs §4.2.3)', () => {
     const b = new Raft({ id: 'B', voters: ['A', 'B'], learners: [], rng: createRng(1), storage: { hardState: { term: 3, vote: '', commit: 0 }, entries: [{ term: 3, index: 1, type: 'normal', data: new Uint8Array() }] } });
-    // E (unknown: maybe removed, maybe added in an entry B lacks) with an older log: ignored, B's term unchanged.
+    // E (unknown: maybe removed, maybe added in an entry B lacks) with an older log, while B follows
+    // leader A: ignored, B's term unchanged.
+    b.step({ ...vote('A', 'B', 3, 1, 3), type: 'Heartbeat' });
+    b.ready();
+    b.advance();
+    expect(b.status().leaderId).toBe('A');
     b.step(vote('E', 'B', 9, 0, 0));
     expect(b.status().term).toBe(3);
     expect(b.hasReady()).toBe(false);
-    // E with a log at least as up to date: processed (it may be in a newer configuration).
+    // E with a log at least as up to date: processed (it may be in a newer configuration), once
+    // B's leader lease has run out.
+    for (let t = 0; t < 40 && b.status().role === 'follower'; t++) b.tick();
+    if (b.hasReady()) {
+      b.ready();
+      b.advance();
+    }
     b.step(vote('E', 'B', 9, 1, 3));
     expect(b.status().term).toBe(9);
     b.ready();
     b.advance();
     expect(b.ready().messages.map((m) => [m.type, m.to, m.reject])).toEqual([['RequestVoteResponse', 'E', false]]);
+  });
+
+  it('without a leader, takes a stale candidate\'s newer term (non-member or not) but refuses its vote and keeps its own election timeout running (paper Fig. 2)', () => {
+    const make = () => new Raft({ id: 'B', voters: ['A', 'B', 'C'], learners: [], electionTicks: 10, preVote: false, rng: createRng(2), storage: { hardState: { term: 3, vote: '', commit: 0 }, entries: [{ term: 3, index: 1, type: 'normal', data: new Uint8Array() }] } });
+    // Ticks until B campaigns, with nothing else happening.
+    const ticksToCampaign = (r: Raft): number => {
+      for (let t = 1; t <= 40; t++) {
+        r.tick();
+        if (r.status().role !== 'follower') return t;
+      }
+      return -1;
+    };
+    const alone = ticksToCampaign(make());
+    expect(alone).toBeGreaterThan(0);
+    for (const from of ['E', 'C']) {
+      const b = make();
+      for (let t = 1; t < alone; t++) b.tick();
+      b.step(vote(from, 'B', 9, 0, 0)); // an older log than B's
+      expect(b.status().term).toBe(9);
+      b.ready();
+      b.advance();
+      const out = b.ready().messages.map((m) => [m.type, m.to, m.reject]);
+      expect(out).toEqual([['RequestVoteResponse', from, true]]);
+      b.advance();
+      // The refusal did not restart B's timeout: it campaigns on the very next tick, at term 10.
+      expect(ticksToCampaign(b)).toBe(1);
+      expect(b.status().term).toBe(10);
+    }
+  });
+
+  it('a candidate asked in its own term by a server with a more up-to-date log refuses but restarts its election timeout as a follower', () => {
+    const b = new Raft({ id: 'B', voters: ['A', 'B', 'C'], learners: [], electionTicks: 10, preVote: false, rng: createRng(3), storage: { hardState: { term: 3, vote: '', commit: 0 }, entries: [{ term: 3, index: 1, type: 'normal', data: new Uint8Array() }] } });
+    let t = 0;
+    while (b.status().role !== 'candidate' && t++ < 40) b.tick();
+    expect(b.status().role).toBe('candidate');
+    const term = b.status().term;
+    b.step(vote('C', 'B', term, 5, 3)); // same term, longer log
+    expect(b.status().role).toBe('follower');
+    expect(b.status().term).toBe(term);
+    // Its vote for itself stands: C's request was refused.
+    const sent = [];
+    while (b.hasReady()) {
+      sent.push(...b.ready().messages);
+      b.advance();
+    }
+    expect(sent.filter((m) => m.type === 'RequestVoteResponse').map((m) => [m.to, m.reject])).toEqual([['C', true]]);
   });
 
   it('validates and decodes config entries defensively', () => {

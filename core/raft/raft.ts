@@ -483,7 +483,11 @@ export class Raft {
     const tracked = this.role === 'leader' && this.prs.has(m.from);
     if (!this.isMember(m.from) && !tracked && m.type !== 'AppendEntries' && m.type !== 'Heartbeat' && m.type !== 'InstallSnapshot') {
       const vote = m.type === 'PreVote' || m.type === 'RequestVote';
-      if (!vote || !this.log.isUpToDate(m.index, m.logTerm)) return;
+      // Without a leader, a stale non-member's newer term is still taken (its vote refused, our
+      // election timeout kept: see below): otherwise a server that ignores it stays terms behind
+      // the stale servers that vote for it and never wins their votes (simulator seed 3497).
+      const adoptTerm = m.type === 'RequestVote' && m.term > this.term && this.role !== 'leader' && this.lead === '';
+      if (!vote || (!this.log.isUpToDate(m.index, m.logTerm) && !adoptTerm)) return;
     }
     if (m.term > this.term) {
       if (m.type === 'PreVote' || m.type === 'RequestVote') {
@@ -498,7 +502,19 @@ export class Raft {
         // A granted pre-vote carries the term we will campaign with; not a newer leader.
       } else {
         const leader = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot' ? m.from : '';
+        // Paper Fig. 2: a follower's election timeout restarts on AppendEntries from the current
+        // leader or on granting a vote, not on a newer term. A RequestVote from a candidate whose
+        // log is behind ours (we will refuse it) moves our term on but keeps our timeout running,
+        // so stale candidates (a removed server, a lagging one) cannot keep the up-to-date servers
+        // from campaigning (found by the simulator with pre-vote off: seed 3497).
+        const keepTimer = m.type === 'RequestVote' && this.role !== 'leader' && !this.log.isUpToDate(m.index, m.logTerm);
+        const elapsed = this.electionElapsed;
+        const timeout = this.randomizedElectionTimeout;
         this.becomeFollower(m.term, leader);
+        if (keepTimer) {
+          this.electionElapsed = elapsed;
+          this.randomizedElectionTimeout = timeout;
+        }
       }
     } else if (m.term < this.term) {
       if (m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot') {
@@ -803,6 +819,18 @@ export class Raft {
       const resp = { type: respType, to: m.from, term: this.term, reject: true };
       if (pre) this.send(resp);
       else this.sendAfterPersist(resp);
+      // A server without a leader that already voted in this term (for itself, as a candidate or a
+      // candidate that lost) and is asked by a server whose log is strictly more up to date (paper
+      // §5.4.1) restarts its election timeout as a follower; its vote stays cast. Safety does not
+      // depend on timers; liveness does: a server whose stale configuration lists the asker as a
+      // learner never sends it RequestVote, so neither resets the other's timer, both time out at
+      // the same rate, and the one that cannot win (older log) stays a term ahead forever (found by
+      // the simulator with pre-vote off: seeds 3497 and 6573).
+      const newerLog = m.logTerm > this.log.lastTerm() || (m.logTerm === this.log.lastTerm() && m.index > this.log.lastIndex());
+      if (!pre && this.role !== 'leader' && this.lead === '' && m.term === this.term && this.vote !== '' && newerLog) {
+        this.logger.debug({ id: this.id, term: this.term, from: m.from }, 'asked by a server with a more up-to-date log; restarting the election timeout');
+        this.becomeFollower(this.term, '');
+      }
     }
   }
 
