@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- kv-put|lock-churn|failover|all|sync|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--snapshot-entries N] [--keep]`
+ * `npm run bench [-- kv-put|lock-churn|failover|all|sync|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--snapshot-entries N] [--unary] [--keep]`
  *
  * The consensus workloads of `../shared/anchors` against a 3-voter ClusterDesk cluster of real
  * `clusterdesk node` processes on 127.0.0.1, over the client KV gRPC API. Each workload prints one
@@ -19,7 +19,11 @@
  *   `--snapshot-entries` (default 1,000) entries, sampling RSS and Raft directory bytes; no anchor.
  *
  * Clients talk to the leader, as an etcd client pinned to the leader would (the anchor's etcd3
- * client spreads over all three members, whose followers forward to the leader).
+ * client spreads over all three members, whose followers forward to the leader). kv-put and
+ * lock-churn use the product's client, `KvClient` of `core/node/kv-client.ts`, which pipelines
+ * every request over one `KV.Stream` session; `--unary` uses one unary gRPC call per request
+ * instead (what the etcd3 client does), to show what the session saves. failover uses unary calls
+ * with a 100 ms deadline, as the anchor.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +31,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runEtcdAnchor } from './anchor';
 import { runCompactionBench } from './compaction';
+import { KvClient as SessionKvClient } from '../core/node/kv-client';
 import { BenchCluster, IDS, KvClient, sleep } from './cluster';
 
 type Workload = 'kv-put' | 'lock-churn' | 'failover' | 'compaction';
@@ -41,15 +46,24 @@ interface Args {
   keep: boolean;
   tickMs: number | undefined;
   snapshotEntries: number;
+  unary: boolean;
 }
 
+/** What kv-put and lock-churn need of a client: the product's pipelined `KvClient` or, with `--unary`, one unary call per request. */
+interface BenchKv {
+  put(key: string, value: string): Promise<unknown>;
+  txn(req: { compare: Record<string, unknown>[]; success: Record<string, unknown>[]; failure: Record<string, unknown>[] }): Promise<{ succeeded: boolean; header: { revision: number } }>;
+  close(): void;
+}
+const benchClient = (a: Args, address: string): BenchKv => (a.unary ? new KvClient(address) : new SessionKvClient(address));
+
 function usage(msg: string): never {
-  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync|sync-scale|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--snapshot-entries N] [--keep]`);
+  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync|sync-scale|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--snapshot-entries N] [--unary] [--keep]`);
   process.exit(2);
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { workloads: [], anchor: true, trials: 20, clients: 32, ops: null, keep: false, tickMs: undefined, snapshotEntries: 1000 };
+  const a: Args = { workloads: [], anchor: true, trials: 20, clients: 32, ops: null, keep: false, tickMs: undefined, snapshotEntries: 1000, unary: false };
   const num = (i: number, name: string): number => {
     const v = Number(argv[i]);
     if (!Number.isInteger(v) || v < 1) usage(`${name} needs a positive integer`);
@@ -61,6 +75,7 @@ function parseArgs(argv: string[]): Args {
     else if ((WORKLOADS as string[]).includes(w) || w === 'compaction') a.workloads.push(w as Workload);
     else if (w === '--no-anchor') a.anchor = false;
     else if (w === '--keep') a.keep = true;
+    else if (w === '--unary') a.unary = true;
     else if (w === '--trials') a.trials = num(++i, w);
     else if (w === '--clients') a.clients = num(++i, w);
     else if (w === '--ops') a.ops = num(++i, w);
@@ -95,7 +110,7 @@ async function closedLoop(workload: string, clients: number, ops: number, one: (
 
 async function kvPut(c: BenchCluster, a: Args): Promise<Record<string, unknown>> {
   const leader = await c.waitLeader(30_000);
-  const kv = new KvClient(c.address(leader));
+  const kv = benchClient(a, c.address(leader));
   const value = 'v'.repeat(256);
   try {
     await kv.put('bench/warmup', 'x');
@@ -110,7 +125,7 @@ async function kvPut(c: BenchCluster, a: Args): Promise<Record<string, unknown>>
 
 async function lockChurn(c: BenchCluster, a: Args): Promise<Record<string, unknown>> {
   const leader = await c.waitLeader(30_000);
-  const kv = new KvClient(c.address(leader));
+  const kv = benchClient(a, c.address(leader));
   try {
     await kv.put('bench/warmup', 'x');
     return await closedLoop('lock-churn', a.clients, a.ops ?? 3000, async (i) => {

@@ -241,7 +241,12 @@ export interface KvServiceOptions {
    * client resumes from its last revision + 1 (`watchRemote`), so nothing is lost.
    */
   watchBufferBytes?: number;
+  /** Requests a `KV.Stream` session may have in flight; more are answered EOVERLOADED (default 4,096). */
+  maxStreamInFlight?: number;
 }
+
+/** Default {@link KvServiceOptions.maxStreamInFlight}. */
+export const STREAM_MAX_IN_FLIGHT = 4096;
 
 /** Default {@link KvServiceOptions.watchBufferBytes}. */
 export const WATCH_BUFFER_BYTES = 16 << 20;
@@ -255,6 +260,90 @@ function responseOpOut(r: ResponseOp): Obj {
   return { responseDeleteRange: { deleted: r.deleted, prevKvs: (r.prevKvs ?? []).map(kvOut) } };
 }
 
+/** The operations a `KV.Stream` request may carry (the `request` oneof's members). */
+type StreamOps = Record<'range' | 'put' | 'deleteRange' | 'txn', (req: Obj) => Promise<Obj>>;
+const STREAM_OPS = ['range', 'put', 'deleteRange', 'txn'] as const;
+
+/**
+ * Validates a `StreamRequest`'s envelope: `{ id, op, body }`, or a ValidationError naming what is
+ * wrong (the id, when it is usable, so the answer can carry it; 0 otherwise).
+ */
+export function parseStreamRequest(raw: unknown): { id: number; op: (typeof STREAM_OPS)[number]; body: Obj } | { id: number; error: ValidationError } {
+  if (typeof raw !== 'object' || raw === null) return { id: 0, error: new ValidationError('stream request must be a message') };
+  const o = raw as Obj;
+  const id = typeof o.id === 'number' && Number.isSafeInteger(o.id) && o.id > 0 ? o.id : 0;
+  if (id === 0) return { id: 0, error: new ValidationError(`stream request id must be an integer in 1..2^53-1, got ${JSON.stringify(o.id)}`) };
+  const op = o.request;
+  if (typeof op !== 'string' || !(STREAM_OPS as readonly string[]).includes(op)) {
+    return { id, error: new ValidationError(`stream request ${id}: exactly one of range, put, deleteRange, txn must be set`) };
+  }
+  const body = o[op];
+  if (typeof body !== 'object' || body === null) return { id, error: new ValidationError(`stream request ${id}: ${op} must be a message`) };
+  return { id, op: op as (typeof STREAM_OPS)[number], body: body as Obj };
+}
+
+/**
+ * One `KV.Stream` session: each request runs as its unary twin would and is answered by id as
+ * soon as it completes; a failed one is answered with a `StreamError`. Bounded: at most
+ * `maxInFlight` requests run at once (further ones are answered EOVERLOADED, not queued), and a
+ * client that stops reading its answers stops having its requests read (grpc-js backpressure on
+ * the duplex stream). Answers to a cancelled stream are dropped.
+ */
+function serveStream(call: grpc.ServerDuplexStream<Obj, Obj>, ops: StreamOps, log: Logger, maxInFlight: number): void {
+  const inFlight = new Set<number>();
+  let paused = false;
+  const answer = (msg: Obj): void => {
+    if (call.cancelled || call.writableEnded || call.destroyed) return;
+    if (!call.write(msg) && !paused) {
+      // The client is not reading: stop reading its requests until the answers drain.
+      paused = true;
+      call.pause();
+      call.once('drain', () => {
+        paused = false;
+        call.resume();
+      });
+    }
+  };
+  const fail = (id: number, err: unknown, what: string): void => {
+    const se = toServiceError(err);
+    if (se.code === grpc.status.INTERNAL) log.warn({ rpc: `Stream.${what}`, err: (err as Error)?.message }, 'kv request failed');
+    else if (se.code === grpc.status.INVALID_ARGUMENT) log.debug({ rpc: `Stream.${what}`, err: (err as Error)?.message }, 'kv request refused');
+    const w = toWire(err);
+    answer({ id, error: { code: w.code, message: w.message, status: se.code } });
+  };
+  let ended = false;
+  const maybeEnd = (): void => {
+    if (ended && inFlight.size === 0 && !call.writableEnded && !call.cancelled) call.end();
+  };
+  call.on('data', (raw: unknown) => {
+    const req = parseStreamRequest(raw);
+    if ('error' in req) return fail(req.id, req.error, 'request');
+    const { id, op, body } = req;
+    if (inFlight.has(id)) return fail(id, new ValidationError(`stream request id ${id} is already in flight on this stream`), op);
+    if (inFlight.size >= maxInFlight) return fail(id, new OverloadedError(`stream request ${id} refused: ${maxInFlight} requests already in flight on this stream`), op);
+    inFlight.add(id);
+    let p: Promise<Obj>;
+    try {
+      p = ops[op](body);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (res) => answer({ id, [op]: res }),
+      (err: unknown) => fail(id, err, op),
+    ).finally(() => {
+      inFlight.delete(id);
+      maybeEnd();
+    });
+  });
+  // The client half-closed: finish the requests in flight, then end.
+  call.on('end', () => {
+    ended = true;
+    maybeEnd();
+  });
+  call.on('error', () => undefined); // a reset stream; answers in flight are dropped
+}
+
 type Handler = (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => void;
 
 /**
@@ -265,6 +354,7 @@ export function addKvService(server: grpc.Server, kv: ReplicatedKV, options: KvS
   const log = (options.logger ?? silentLogger).child({ mod: 'kv-service' });
   const header = (revision?: number): Obj => ({ revision: revision ?? kv.localRevision(), member: options.member });
   const watchBufferBytes = options.watchBufferBytes ?? WATCH_BUFFER_BYTES;
+  const maxStreamInFlight = options.maxStreamInFlight ?? STREAM_MAX_IN_FLIGHT;
   const unary =
     (name: string, fn: (req: Obj) => Promise<Obj>): Handler =>
     (call, cb) => {
@@ -284,28 +374,35 @@ export function addKvService(server: grpc.Server, kv: ReplicatedKV, options: KvS
         },
       );
     };
-  const { KV, Lease, Maintenance, Watch } = kvProto();
-  server.addService(KV.service, {
-    Range: unary('Range', async (req) => {
+  const ops = {
+    range: async (req: Obj): Promise<Obj> => {
       const r = parseRange(req);
       const res = await kv.range(r.key, { prefix: r.prefix, limit: r.limit, serializable: r.serializable });
       return { header: header(res.revision), kvs: res.kvs.map(kvOut), more: res.more, count: res.count };
-    }),
-    Put: unary('Put', async (req) => {
+    },
+    put: async (req: Obj): Promise<Obj> => {
       const p = parsePut(req);
       const res = await kv.put(p.key, p.value, p.lease ? { lease: p.lease } : {});
       return { header: header(res.revision), ...(p.prevKv && res.prevKv ? { prevKv: kvOut(res.prevKv) } : {}) };
-    }),
-    DeleteRange: unary('DeleteRange', async (req) => {
+    },
+    deleteRange: async (req: Obj): Promise<Obj> => {
       const d = parseDelete(req);
       const res = await kv.delete(d.key, { prefix: d.prefix });
       return { header: header(res.revision), deleted: res.deleted };
-    }),
-    Txn: unary('Txn', async (req) => {
+    },
+    txn: async (req: Obj): Promise<Obj> => {
       const t = parseTxn(req);
       const res = await kv.txn(t);
       return { header: header(res.revision), succeeded: res.succeeded, responses: res.responses.map(responseOpOut) };
-    }),
+    },
+  };
+  const { KV, Lease, Maintenance, Watch } = kvProto();
+  server.addService(KV.service, {
+    Range: unary('Range', ops.range),
+    Put: unary('Put', ops.put),
+    DeleteRange: unary('DeleteRange', ops.deleteRange),
+    Txn: unary('Txn', ops.txn),
+    Stream: (call: grpc.ServerDuplexStream<Obj, Obj>) => serveStream(call, ops, log, maxStreamInFlight),
   });
   server.addService(Lease.service, {
     LeaseGrant: unary('LeaseGrant', async (req) => {
