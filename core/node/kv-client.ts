@@ -18,7 +18,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { CompactedError, TimeoutError, UnavailableError, ValidationError, fromWire } from '../common/errors';
 import type { KeyValue, WatchEvent } from '../kv/types';
-import { ERROR_CODE_METADATA, kvProto } from './kv-service';
+import { ERROR_CODE_METADATA, STREAM_MAX_IN_FLIGHT, kvProto } from './kv-service';
 
 export interface RemoteWatchOptions {
   /** Deliver events with revision >= this first (0/absent: only events after the watch starts). */
@@ -154,8 +154,13 @@ export function watchRemote(address: string, prefix: string, listener: (events: 
 // ---- KvClient: pipelined requests over KV.Stream ------------------------------------------------
 
 export interface KvClientOptions {
-  /** Default deadline of a request in ms (10,000); checked every 100 ms. */
+  /** Default deadline of a request in ms (10,000); checked every 100 ms. A queued request's deadline runs while it waits. */
   timeoutMs?: number;
+  /**
+   * Requests sent and not yet answered, at most (default 4,096: the node's bound,
+   * `STREAM_MAX_IN_FLIGHT`); later ones wait in the client, in order, until answers arrive.
+   */
+  maxInFlight?: number;
 }
 
 /** `header` of every answer: the store revision after the operation and the node that served it. */
@@ -163,6 +168,9 @@ export interface ResponseHeader {
   revision: number;
   member: string;
 }
+
+/** A batch of requests is sent early once this many estimated bytes are pending (the node accepts 4 MiB messages). */
+const BATCH_BYTES = 1 << 20;
 
 interface Pending {
   resolve: (v: Obj) => void;
@@ -173,9 +181,10 @@ interface Pending {
 
 /**
  * A client of one node's KV API that pipelines requests over one `KV.Stream` session (one
- * HTTP/2 stream): each request is a message tagged with an id, answered by id, so a request costs
- * one message each way instead of a unary call's HTTP/2 stream, headers and deadline timer
- * (about a sixth of the client CPU on loopback: see `npm run bench -- kv-put --unary`).
+ * HTTP/2 stream): each request is tagged with an id and answered by id, and the requests made in
+ * one turn of the event loop travel as one message (the node batches its answers the same way),
+ * so concurrent callers share messages instead of each paying a unary call's HTTP/2 stream,
+ * headers and deadline timer (compare `npm run bench -- kv-put` with `--unary`).
  * Semantics are those of the unary RPCs; a follower forwards writes to the Raft leader.
  *
  * Errors (promise rejections): the node's typed error rebuilt with {@link fromWire} (its `code`:
@@ -191,6 +200,13 @@ export class KvClient {
   private stream: grpc.ClientDuplexStream<Obj, Obj> | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
+  /** Ids sent on the current session and not answered yet (timed-out ones too: the node still counts them). */
+  private readonly sent = new Set<number>();
+  /** Requests waiting for the in-flight bound, oldest first. */
+  private readonly queued: { id: number; op: string; body: Obj }[] = [];
+  private readonly maxInFlight: number;
+  /** Requests of this turn not yet sent, and the session they are for. */
+  private batch: { stream: grpc.ClientDuplexStream<Obj, Obj>; requests: Obj[]; bytes: number } | null = null;
   private sweep: ReturnType<typeof setInterval> | null = null;
   private closed = false;
   private readonly timeoutMs: number;
@@ -201,6 +217,8 @@ export class KvClient {
     options: KvClientOptions = {},
   ) {
     this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.maxInFlight = options.maxInFlight ?? STREAM_MAX_IN_FLIGHT;
+    if (!Number.isSafeInteger(this.maxInFlight) || this.maxInFlight < 1) throw new ValidationError(`maxInFlight must be a positive integer, got ${options.maxInFlight}`);
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) throw new ValidationError(`timeoutMs must be a positive number, got ${options.timeoutMs}`);
     const { KV } = kvProto();
     this.client = new KV(address, grpc.credentials.createInsecure(), {
@@ -239,7 +257,7 @@ export class KvClient {
     return { header: headerIn(res.header), succeeded: !!res.succeeded, responses: (res.responses ?? []) as Obj[] };
   }
 
-  /** Requests in flight (sent, not yet answered). */
+  /** Requests not answered yet (sent, or queued behind `maxInFlight`). */
   inFlight(): number {
     return this.pending.size;
   }
@@ -254,27 +272,65 @@ export class KvClient {
 
   private request(op: string, body: Obj, timeoutMs = this.timeoutMs): Promise<Obj> {
     if (this.closed) return Promise.reject(new UnavailableError(`KV client of ${this.address} is closed`));
-    const stream = this.stream ?? this.open();
     const id = this.nextId++;
     return new Promise<Obj>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs, op });
       this.sweep ??= setInterval(() => this.expire(), 100);
-      stream.write({ id, [op]: body });
+      if (this.sent.size >= this.maxInFlight) this.queued.push({ id, op, body });
+      else this.send(id, op, body);
     });
+  }
+
+  /** Adds a request to this turn's batch of the session (opening one if needed). */
+  private send(id: number, op: string, body: Obj): void {
+    const stream = this.stream ?? this.open();
+    this.sent.add(id);
+    {
+      let batch = this.batch;
+      if (!batch) {
+        const b = (batch = this.batch = { stream, requests: [], bytes: 0 });
+        // After the other requests of this turn (callers resuming from the same answers are microtasks of one turn).
+        process.nextTick(() => this.flush(b));
+      }
+      batch.requests.push({ id, [op]: body });
+      batch.bytes += 32 + String(body.key ?? '').length + String(body.value ?? '').length + (op === 'txn' ? JSON.stringify(body).length : 0);
+      if (batch.bytes >= BATCH_BYTES) this.flush(batch);
+    }
+  }
+
+  /** Sends queued requests (those still waiting for an answer) while the node's in-flight bound allows. */
+  private dequeue(): void {
+    while (this.queued.length > 0 && this.sent.size < this.maxInFlight) {
+      const q = this.queued.shift()!;
+      if (this.pending.has(q.id)) this.send(q.id, q.op, q.body);
+    }
+  }
+
+  /** Sends a batch of requests as one StreamRequestBatch (once; a batch of a broken session is dropped: its requests were rejected). */
+  private flush(batch: { stream: grpc.ClientDuplexStream<Obj, Obj>; requests: Obj[] }): void {
+    if (this.batch === batch) this.batch = null;
+    if (batch.requests.length === 0 || this.stream !== batch.stream) return;
+    const requests = batch.requests;
+    batch.requests = [];
+    batch.stream.write({ requests });
   }
 
   private open(): grpc.ClientDuplexStream<Obj, Obj> {
     const s = this.client.Stream() as grpc.ClientDuplexStream<Obj, Obj>;
     this.stream = s;
-    s.on('data', (res: Obj) => {
-      const id = Number(res.id ?? 0);
-      const p = this.pending.get(id);
-      if (!p) return; // timed out meanwhile, or a stray answer
-      this.pending.delete(id);
-      const err = res.error as { code?: string; message?: string } | undefined;
-      if (res.response === 'error' && err) p.reject(fromWire({ name: errorName(err.code ?? 'EINTERNAL'), code: err.code ?? 'EINTERNAL', message: err.message ?? 'request failed' }));
-      else p.resolve((res[p.op] ?? {}) as Obj);
+    s.on('data', (batch: Obj) => {
+      for (const res of (batch.responses ?? []) as Obj[]) {
+        const id = Number(res.id ?? 0);
+        this.sent.delete(id);
+        const p = this.pending.get(id);
+        if (!p) continue; // timed out meanwhile, or a stray answer
+        this.pending.delete(id);
+        const err = res.error as { code?: string; message?: string } | undefined;
+        if (res.response === 'error' && err) p.reject(fromWire({ name: errorName(err.code ?? 'EINTERNAL'), code: err.code ?? 'EINTERNAL', message: err.message ?? 'request failed' }));
+        else p.resolve((res[p.op] ?? {}) as Obj);
+      }
       if (this.pending.size === 0) this.stopSweep();
+      this.dequeue();
     });
     const broke = (cause: string): void => {
       if (this.stream !== s) return;
@@ -289,6 +345,9 @@ export class KvClient {
   private breakSession(cause: string): void {
     const s = this.stream;
     this.stream = null;
+    this.batch = null;
+    this.sent.clear();
+    this.queued.length = 0;
     if (s) {
       s.removeAllListeners('data');
       s.on('error', () => undefined);

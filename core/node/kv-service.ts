@@ -282,19 +282,41 @@ export function parseStreamRequest(raw: unknown): { id: number; op: (typeof STRE
   return { id, op: op as (typeof STREAM_OPS)[number], body: body as Obj };
 }
 
+/** Answers of one session are sent together once this many estimated bytes are pending (and at the end of each turn). */
+const STREAM_BATCH_BYTES = 1 << 20;
+
+/** Rough encoded size of an answer, for batching (keys and values dominate). */
+function answerBytes(msg: Obj): number {
+  let n = 32;
+  const body = Object.values(msg).find((v) => typeof v === 'object' && v !== null) as Obj | undefined;
+  const kvs = (body?.kvs ?? body?.responses) as unknown[] | undefined;
+  if (Array.isArray(kvs)) n += JSON.stringify(kvs).length; // ranges and txns: rare, so the exact count is affordable
+  const prev = body?.prevKv as { key?: string; value?: string } | undefined;
+  if (prev) n += (prev.key?.length ?? 0) + (prev.value?.length ?? 0);
+  return n;
+}
+
 /**
- * One `KV.Stream` session: each request runs as its unary twin would and is answered by id as
- * soon as it completes; a failed one is answered with a `StreamError`. Bounded: at most
- * `maxInFlight` requests run at once (further ones are answered EOVERLOADED, not queued), and a
- * client that stops reading its answers stops having its requests read (grpc-js backpressure on
- * the duplex stream). Answers to a cancelled stream are dropped.
+ * One `KV.Stream` session: each request of each arriving batch runs as its unary twin would and
+ * is answered by id as soon as it completes; answers completed in one turn of the event loop go
+ * out as one `StreamResponseBatch` (earlier once 1 MiB is pending). A failed request is answered
+ * with a `StreamError`. Bounded: at most `maxInFlight` requests run at once (further ones are
+ * answered EOVERLOADED, not queued), and a client that stops reading its answers stops having
+ * its requests read (grpc-js backpressure on the duplex stream). Answers to a cancelled stream
+ * are dropped.
  */
 function serveStream(call: grpc.ServerDuplexStream<Obj, Obj>, ops: StreamOps, log: Logger, maxInFlight: number): void {
   const inFlight = new Set<number>();
   let paused = false;
-  const answer = (msg: Obj): void => {
-    if (call.cancelled || call.writableEnded || call.destroyed) return;
-    if (!call.write(msg) && !paused) {
+  let out: Obj[] | null = null;
+  let outBytes = 0;
+  let ended = false;
+  const flush = (): void => {
+    const batch = out;
+    out = null;
+    outBytes = 0;
+    if (!batch || call.cancelled || call.writableEnded || call.destroyed) return;
+    if (!call.write({ responses: batch }) && !paused) {
       // The client is not reading: stop reading its requests until the answers drain.
       paused = true;
       call.pause();
@@ -303,6 +325,17 @@ function serveStream(call: grpc.ServerDuplexStream<Obj, Obj>, ops: StreamOps, lo
         call.resume();
       });
     }
+    if (ended && inFlight.size === 0) call.end();
+  };
+  const answer = (msg: Obj): void => {
+    if (!out) {
+      out = [];
+      // After this turn's other completions (they resolve as microtasks of the same apply).
+      process.nextTick(flush);
+    }
+    out.push(msg);
+    outBytes += answerBytes(msg);
+    if (outBytes >= STREAM_BATCH_BYTES) flush();
   };
   const fail = (id: number, err: unknown, what: string): void => {
     const se = toServiceError(err);
@@ -311,11 +344,10 @@ function serveStream(call: grpc.ServerDuplexStream<Obj, Obj>, ops: StreamOps, lo
     const w = toWire(err);
     answer({ id, error: { code: w.code, message: w.message, status: se.code } });
   };
-  let ended = false;
   const maybeEnd = (): void => {
-    if (ended && inFlight.size === 0 && !call.writableEnded && !call.cancelled) call.end();
+    if (ended && inFlight.size === 0 && !out && !call.writableEnded && !call.cancelled) call.end();
   };
-  call.on('data', (raw: unknown) => {
+  const one = (raw: unknown): void => {
     const req = parseStreamRequest(raw);
     if ('error' in req) return fail(req.id, req.error, 'request');
     const { id, op, body } = req;
@@ -335,6 +367,11 @@ function serveStream(call: grpc.ServerDuplexStream<Obj, Obj>, ops: StreamOps, lo
       inFlight.delete(id);
       maybeEnd();
     });
+  };
+  call.on('data', (batch: Obj) => {
+    const requests = batch?.requests;
+    if (!Array.isArray(requests)) return; // proto3 decoding always yields a list
+    for (const r of requests) one(r);
   });
   // The client half-closed: finish the requests in flight, then end.
   call.on('end', () => {

@@ -40,15 +40,17 @@ async function startServer(kv: ReplicatedKV, maxStreamInFlight?: number): Promis
   return { server, address: `127.0.0.1:${port}` };
 }
 
-/** A raw Stream session: write requests, collect answers. */
-function rawSession(address: string): { write: (m: Obj) => void; answers: Obj[]; next: (n: number) => Promise<Obj[]>; close: () => void; ended: Promise<void> } {
+/** A raw Stream session: write requests (each its own batch, or several as one), collect answers and count the answer batches. */
+function rawSession(address: string): { write: (m: Obj) => void; writeBatch: (ms: Obj[]) => void; answers: Obj[]; batches: () => number; next: (n: number) => Promise<Obj[]>; close: () => void; ended: Promise<void> } {
   const { KV } = kvProto();
   const c = new KV(address, grpc.credentials.createInsecure());
   const s = c.Stream() as grpc.ClientDuplexStream<Obj, Obj>;
   const answers: Obj[] = [];
+  let batches = 0;
   const waiters: (() => void)[] = [];
   s.on('data', (m: Obj) => {
-    answers.push(m);
+    batches++;
+    answers.push(...(m.responses as Obj[]));
     for (const w of waiters.splice(0)) w();
   });
   const ended = new Promise<void>((r) => {
@@ -56,8 +58,10 @@ function rawSession(address: string): { write: (m: Obj) => void; answers: Obj[];
     s.on('error', () => r());
   });
   return {
-    write: (m) => s.write(m),
+    write: (m) => s.write({ requests: [m] }),
+    writeBatch: (ms) => s.write({ requests: ms }),
     answers,
+    batches: () => batches,
     next: async (n) => {
       while (answers.length < n) await new Promise<void>((r) => waiters.push(r));
       return answers.slice(0, n);
@@ -104,6 +108,20 @@ describe('KV.Stream (server)', () => {
     await s.ended;
     expect(s.answers.map((a) => a.id)).toEqual([2, 3, 4, 5, 1]);
     expect((await h.store.range('hold/a')).kvs[0]!.value).toBe('held');
+  });
+
+  it('answers a batch of requests with few answer batches, each request once', async () => {
+    const big = await startServer(h.kv);
+    const s = rawSession(big.address);
+    s.writeBatch(Array.from({ length: 100 }, (_, i) => ({ id: i + 1, put: { key: `b/${i}`, value: String(i) } })));
+    const got = await s.next(100);
+    expect(got.map((a) => a.id).sort((x, y) => Number(x) - Number(y))).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(got.every((a) => a.response === 'put')).toBe(true);
+    // MemoryKv completes them in one turn: far fewer answer messages than answers.
+    expect(s.batches()).toBeLessThan(10);
+    expect((await h.store.range('b/', { prefix: true })).count).toBe(100);
+    s.close();
+    big.server.forceShutdown();
   });
 
   it('answers malformed, duplicate and overflowing requests with a typed StreamError and goes on', async () => {
@@ -259,8 +277,27 @@ describe('KvClient', () => {
     }
   });
 
-  it('refuses a bad timeout and requests after close', async () => {
+  it('keeps at most maxInFlight requests on the node and sends the rest, in order, as answers arrive', async () => {
+    const c = new KvClient(address, { maxInFlight: 4 });
+    clients.push(c);
+    const all = Promise.all(Array.from({ length: 10 }, (_, i) => c.put(`hold/q${i}`, String(i))));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(h.held()).toBe(4);
+    expect(c.inFlight()).toBe(10);
+    for (let i = 0; i < 10 && c.inFlight() > 0; i++) {
+      h.release();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const puts = await all;
+    // Sent in call order: revisions ascend with the index.
+    const revs = puts.map((p) => p.header.revision);
+    expect([...revs].sort((x, y) => x - y)).toEqual(revs);
+    expect((await c.range('hold/q', { prefix: true })).count).toBe(10);
+  });
+
+  it('refuses a bad timeout or bound, and requests after close', async () => {
     expect(() => new KvClient(address, { timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => new KvClient(address, { maxInFlight: 0 })).toThrow(/maxInFlight/);
     const c = new KvClient(address);
     c.close();
     await expect(c.put('a', 'b')).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
