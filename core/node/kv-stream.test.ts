@@ -33,6 +33,11 @@ function holdingKv(): { kv: ReplicatedKV; store: MemoryKv; release: () => void; 
   };
 }
 
+/** Resolves once `cond()` holds (polling every 5 ms); the test's own timeout bounds it. */
+async function until(cond: () => boolean): Promise<void> {
+  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+}
+
 async function startServer(kv: ReplicatedKV, maxStreamInFlight?: number): Promise<{ server: grpc.Server; address: string }> {
   const server = new grpc.Server();
   addKvService(server, kv, { member: 'S', ...(maxStreamInFlight ? { maxStreamInFlight } : {}) });
@@ -281,12 +286,13 @@ describe('KvClient', () => {
     const c = new KvClient(address, { maxInFlight: 4 });
     clients.push(c);
     const all = Promise.all(Array.from({ length: 10 }, (_, i) => c.put(`hold/q${i}`, String(i))));
-    await new Promise((r) => setTimeout(r, 50));
+    // The ten are made in one turn: had the client sent them all, they would arrive in one batch.
+    await until(() => h.held() > 0);
     expect(h.held()).toBe(4);
     expect(c.inFlight()).toBe(10);
-    for (let i = 0; i < 10 && c.inFlight() > 0; i++) {
-      h.release();
-      await new Promise((r) => setTimeout(r, 20));
+    while (c.inFlight() > 0) {
+      if (h.held() > 0) h.release();
+      await new Promise((r) => setTimeout(r, 5));
     }
     const puts = await all;
     // Sent in call order: revisions ascend with the index.
