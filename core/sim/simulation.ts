@@ -83,7 +83,11 @@ export interface SimOptions {
   opTimeout?: number;
   /** Upper bound of the fsync latency in ticks; each fsync takes 0..max (default 3). */
   maxFsyncDelay?: number;
-  /** After healing, a leader must be elected and a proposal committed within this many ticks (default 200). */
+  /**
+   * After healing, a leader must be elected and a proposal committed within this many ticks
+   * (default max(200, 20 × electionTicks): twenty election timeouts, since what bounds it is the
+   * number of randomized-timeout rounds that can end in a split vote, paper §5.2).
+   */
   livenessTicks?: number;
   /**
    * Narrow unknown outcomes with what the log tells (default true): a timed-out write whose entry
@@ -259,7 +263,7 @@ export class Simulation {
       issueRate: 0.5,
       opTimeout: 40,
       maxFsyncDelay: 3,
-      livenessTicks: 200,
+      livenessTicks: Math.max(200, 20 * (options.electionTicks ?? 10)),
       snapshotEvery: 20,
       snapshotCatchUpEntries: 0,
       resolveUnknown: true,
