@@ -14,7 +14,8 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { BenchCluster, IDS, KvClient } from './cluster';
+import { KvClient } from '../core/node/kv-client';
+import { BenchCluster, IDS } from './cluster';
 
 export interface CompactionArgs {
   ops: number;
