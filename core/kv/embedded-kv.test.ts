@@ -41,7 +41,11 @@ function makeCluster(dir = mkdtempSync(join(tmpdir(), 'cd-ekv-')), hub = new Mem
 
 describe('EmbeddedKv cluster (3 voters + 1 learner, MemoryTransport, real WALs)', () => {
   it('lease-based reads: linearizable reads everywhere, served on the leader lease without a heartbeat round', async () => {
-    const c = makeCluster(undefined, undefined, { readOnly: 'lease-based' });
+    // The lease lasts electionTicks − 2 ticks after a quorum acknowledged a heartbeat: with 10 ticks
+    // of 10 ms, an event loop stalled 80 ms on a loaded machine lapses it and the read (correctly)
+    // takes a ReadIndex round. 100 ticks leave 980 ms of margin; the tick-exact rules are proven in
+    // core/raft/lease-read.test.ts.
+    const c = makeCluster(undefined, undefined, { readOnly: 'lease-based', electionTicks: 100 });
     await Promise.all(ALL.map((id) => c.kv(id).start()));
     const leader = await c.leader();
     const rounds: Message[] = [];
