@@ -44,7 +44,7 @@ const read = (id: string, path: string): string | null => {
 test('History shows who changed a file; a confirmed restore brings the old bytes back on every node', async ({ page }) => {
   test.setTimeout(240_000);
   // The console of node F, a receiver: it kept the bytes a remote change replaced. (The writer, A,
-  // edited its own file in place; it holds no copy of version 1 and says so if asked to restore it.)
+  // edited its own file in place; it holds no copy of version 1 and would fetch it from a node that kept it.)
   await page.goto(cluster.consoleUrlOf('F'));
   await expect(page.getByTestId('connection-state')).toHaveText(/open/i);
   await page.getByTestId('nav-files').click();

@@ -186,6 +186,7 @@ export class ClusterNode implements ControlHandler {
         localFiles: () => Object.fromEntries(Object.entries(this.sync.localVersions()).map(([k, v]) => [k, v ?? 0])),
         openObject: (sha) => (this.sync.objects.has(sha) ? this.sync.objects.createReadStream(sha) : null),
         readBlock: (hash) => this.sync.readBlock(hash),
+        keptVersionFile: (path, sha256) => this.sync.keptVersionFile(path, sha256),
       },
       logger: this.log.child({ mod: 'peer' }),
       extraServices: (server) => addKvService(server, this.kv, { member: this.id, status: () => this.kv.status(), logger: this.log }),

@@ -1,13 +1,17 @@
 /**
  * `GetBlocks` over real gRPC on 127.0.0.1: blocks by hash, missing blocks flagged, and hostile
  * requests (bad hashes, path-like input, huge counts) refused with INVALID_ARGUMENT before any
- * block is read.
+ * block is read. `GetObject` with a path: a kept version by content, NOT_FOUND, hostile paths.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ValidationError } from '../common/errors';
+import { NotFoundError, ValidationError } from '../common/errors';
+import { normalizePath } from '../sync/paths';
 import { silentLogger } from '../common/logger';
 import { GrpcBlobFetcher, MAX_GET_BLOCKS, PeerClients, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
 
@@ -168,5 +172,84 @@ describe('GetBlocks peer RPC', () => {
 
   it('a client to a node that is down fails with a typed error', async () => {
     await expect(fetcher.getBlocks('C', [sha(one)])).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
+  });
+});
+
+describe('GetObject of a kept version (restoring a committed version from a peer)', () => {
+  let server: grpc.Server;
+  let clients: PeerClients;
+  let fetcher: GrpcBlobFetcher;
+  let dir: string;
+  const kept = Buffer.from('the bytes a change replaced');
+  const lookups: { path: string; sha256: string }[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cd-kept-'));
+    await writeFile(join(dir, 'doc.txt~20261124-120000'), kept);
+    const port = await freePort();
+    const addresses = new Map([
+      ['S', `127.0.0.1:${port}`],
+      ['C', '127.0.0.1:1'],
+    ]);
+    server = await startPeerServer({
+      host: '127.0.0.1',
+      port,
+      dir: { cluster: 't', self: 'S', addresses },
+      logger: silentLogger,
+      handlers: {
+        raft: () => {},
+        kvForward: () => Promise.reject(new Error('unused')),
+        forward: () => Promise.reject(new Error('unused')),
+        metrics: () => ({}),
+        localFiles: () => ({}),
+        openObject: () => null,
+        // As the engine's: the path is untrusted, so an invalid one throws PathError.
+        keptVersionFile: async (path, sha256) => {
+          lookups.push({ path, sha256 });
+          const p = normalizePath(path);
+          return p === 'doc.txt' && sha256 === sha(kept) ? join(dir, 'doc.txt~20261124-120000') : null;
+        },
+      },
+    });
+    clients = new PeerClients({ cluster: 't', self: 'C', addresses });
+    fetcher = new GrpcBlobFetcher(clients, 'C', silentLogger);
+  });
+  afterAll(async () => {
+    clients.close();
+    await new Promise<void>((r) => server.tryShutdown(() => r()));
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('streams the kept version with that content, verified on the way', async () => {
+    const dest = join(dir, 'fetched');
+    await fetcher.fetchKept('S', 'doc.txt', sha(kept), dest);
+    expect(await readFile(dest)).toEqual(kept);
+    expect(lookups.at(-1)).toEqual({ path: 'doc.txt', sha256: sha(kept) });
+  });
+
+  it('answers NOT_FOUND (NotFoundError) when no kept version matches, and without a path does not look', async () => {
+    const other = sha(Buffer.from('other'));
+    await expect(fetcher.fetchKept('S', 'doc.txt', other, join(dir, 'x'))).rejects.toBeInstanceOf(NotFoundError);
+    const before = lookups.length;
+    await expect(fetcher.fetch(sha(kept), ['S'], join(dir, 'y'))).rejects.toThrow(/not found/);
+    expect(lookups.length).toBe(before);
+  });
+
+  it('refuses paths that leave the folder, absolute or oversize paths, and bad hashes with INVALID_ARGUMENT', async () => {
+    const ask = (req: Record<string, unknown>): Promise<grpc.StatusObject> =>
+      new Promise((resolve) => {
+        const call = clients.dataClient('S').GetObject(req);
+        call.on('data', () => undefined);
+        call.on('status', (st: grpc.StatusObject) => resolve(st));
+        call.on('error', () => undefined);
+      });
+    for (const path of ['../etc/passwd', '/etc/passwd', 'a/../../x', 'x'.repeat(5000)]) {
+      const st = await ask({ sha256: sha(kept), path });
+      expect(st.code, path.slice(0, 40)).toBe(grpc.status.INVALID_ARGUMENT);
+    }
+    expect((await ask({ sha256: '../../x', path: 'doc.txt' })).code).toBe(grpc.status.INVALID_ARGUMENT);
+    // Still serving.
+    await fetcher.fetchKept('S', 'doc.txt', sha(kept), join(dir, 'again'));
+    expect(await readFile(join(dir, 'again'))).toEqual(kept);
   });
 });

@@ -6,13 +6,13 @@
  * the sender must be a configured node, and every field must have its declared type. A bad
  * message is answered with INVALID_ARGUMENT / PERMISSION_DENIED and logged; it never crashes the node.
  */
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtoPackage } from './proto';
-import { UnavailableError, ValidationError, toWire, fromWire, type WireError, AuthError } from '../common/errors';
+import { NotFoundError, UnavailableError, ValidationError, toWire, fromWire, type WireError, AuthError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Entry, Message, MessageType, RaftTransport } from '../raft/types';
 import { isSha256 } from '../sync/blocks';
@@ -221,6 +221,11 @@ export interface PeerHandlers {
   openObject(sha256: string): NodeJS.ReadableStream | null;
   /** Bytes of the block with this SHA-256 (already validated as 64 hex digits), or null when this node has none. */
   readBlock?(hash: string): Promise<Uint8Array | null>;
+  /**
+   * The file of an old version of folder path `path` this node kept whose content hashes to
+   * `sha256`, or null. Throws PathError for an invalid path (`path` is untrusted).
+   */
+  keptVersionFile?(path: string, sha256: string): Promise<string | null>;
 }
 
 /** Most hashes one `GetBlocks` call may ask for (more is refused with INVALID_ARGUMENT). */
@@ -338,17 +343,34 @@ export async function startPeerServer(opts: {
       // A server stream ends with a status by emitting 'error' with { code, details } (grpc-js).
       const end = (code: grpc.status, details: string): void => void call.emit('error', { code, details });
       if (!isSha256(sha)) return end(grpc.status.INVALID_ARGUMENT, 'sha256 must be 64 lowercase hex digits');
+      const pipeTo = (stream: NodeJS.ReadableStream): void => {
+        stream.on('data', (chunk: Buffer) => {
+          if (!call.write({ data: chunk })) {
+            stream.pause();
+            call.once('drain', () => stream.resume());
+          }
+        });
+        stream.on('end', () => call.end());
+        stream.on('error', (err: Error) => end(grpc.status.INTERNAL, `reading object ${sha}: ${err.message}`));
+        call.on('cancelled', () => (stream as unknown as { destroy?: () => void }).destroy?.());
+      };
+      const path = typeof call.request.path === 'string' ? call.request.path : '';
       const stream = handlers.openObject(sha);
-      if (!stream) return end(grpc.status.NOT_FOUND, `object ${sha} not found`);
-      stream.on('data', (chunk: Buffer) => {
-        if (!call.write({ data: chunk })) {
-          stream.pause();
-          call.once('drain', () => stream.resume());
+      if (stream) return pipeTo(stream);
+      if (!path || !handlers.keptVersionFile) return end(grpc.status.NOT_FOUND, `object ${sha} not found`);
+      if (path.length > 4096) return end(grpc.status.INVALID_ARGUMENT, 'path is longer than 4096 characters');
+      const lookup = handlers.keptVersionFile;
+      void (async () => {
+        let file: string | null;
+        try {
+          file = await lookup(path, sha);
+        } catch (err) {
+          logger.warn({ reason: (err as Error).message }, 'peer request refused');
+          return end(grpc.status.INVALID_ARGUMENT, (err as Error).message);
         }
-      });
-      stream.on('end', () => call.end());
-      stream.on('error', (err: Error) => end(grpc.status.INTERNAL, `reading object ${sha}: ${err.message}`));
-      call.on('cancelled', () => (stream as unknown as { destroy?: () => void }).destroy?.());
+        if (!file) return end(grpc.status.NOT_FOUND, `no kept version of ${JSON.stringify(path)} with content ${sha}`);
+        if (!call.cancelled) pipeTo(createReadStream(file));
+      })();
     },
     GetBlocks: async (call: grpc.ServerWritableStream<Record<string, unknown>, unknown>) => {
       let hashes: string[];
@@ -784,10 +806,19 @@ export class GrpcBlobFetcher {
     });
   }
 
-  private fetchFrom(source: string, sha256: string, destPath: string): Promise<void> {
+  /**
+   * The old version of `path` with content `sha256` that `source` kept, into `destPath` (hashed on
+   * the way). NotFoundError when `source` kept none, ValidationError for bytes that hash otherwise,
+   * UnavailableError when the call fails.
+   */
+  fetchKept(source: string, path: string, sha256: string, destPath: string): Promise<void> {
+    return this.fetchFrom(source, sha256, destPath, path);
+  }
+
+  private fetchFrom(source: string, sha256: string, destPath: string, path?: string): Promise<void> {
     const partial = `${destPath}.part`;
     return new Promise<void>((resolve, reject) => {
-      const call = this.clients.dataClient(source).GetObject({ sha256 }, { deadline: Date.now() + 120_000 });
+      const call = this.clients.dataClient(source).GetObject(path ? { sha256, path } : { sha256 }, { deadline: Date.now() + 120_000 });
       const out = createWriteStream(partial);
       const hash = createHash('sha256');
       let failed = false;
@@ -805,7 +836,7 @@ export class GrpcBlobFetcher {
           out.once('drain', () => call.resume());
         }
       });
-      call.on('error', (err: grpc.ServiceError) => fail(new UnavailableError(err.details || err.message)));
+      call.on('error', (err: grpc.ServiceError) => fail(err.code === grpc.status.NOT_FOUND ? new NotFoundError(err.details || err.message) : new UnavailableError(err.details || err.message)));
       call.on('end', () => {
         if (failed) return;
         out.end(() => {

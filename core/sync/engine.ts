@@ -25,7 +25,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type S
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import { LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
+import { CorruptionError, LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
@@ -34,7 +34,7 @@ import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
 import { historyEntryOf, historyKey, historyPrefixOf, HISTORY_KEEP, parseHistoryEntry } from './history';
 import { IGNORE_FILE, IgnoreRules } from './ignores';
-import { DEFAULT_VERSIONING, VersionStore, type VersioningOptions } from './versions';
+import { DEFAULT_VERSIONING, VERSIONS_DIR, VersionStore, type VersioningOptions } from './versions';
 import { planPath } from './planner';
 import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
@@ -66,6 +66,13 @@ export interface BlobFetcher {
    * not have that block. Rejects when the call fails (peer down, refused, aborted).
    */
   getBlocks(source: string, hashes: string[], signal?: AbortSignal, bytes?: number): Promise<(Uint8Array | null)[]>;
+  /**
+   * Streams the old version of `path` with content `sha256` that node `source` kept (its
+   * versions folder; peer RPC `GetObject` with `path`) into `destPath`, verifying the hash on the
+   * way. Rejects with NotFoundError when `source` kept no such version, UnavailableError when it
+   * cannot be reached. Optional: without it, a version is restored only from this node's copies.
+   */
+  fetchKept?(source: string, path: string, sha256: string, destPath: string): Promise<void>;
 }
 
 /** Most blocks asked for in one `GetBlocks` call (the server refuses more). */
@@ -548,9 +555,14 @@ export class SyncEngine {
    * Restores an old version of `path` as a new local change (written atomically, then committed
    * like any edit, so a concurrent change elsewhere yields a conflict copy). `versionId` is a kept
    * version's id (`YYYYMMDD-HHMMSS[-N]`, see {@link VersionStore}) or `v<N>` for committed version N
-   * when this node still holds its content (a kept version with that SHA-256).
-   * @throws PathError, LockConflictError (locked by another node), NotFoundError (no such version
-   *   or its content is gone), ValidationError (malformed id, or `v<N>` names a delete)
+   * (from the file's history): its bytes come from a version this node kept with that SHA-256,
+   * else from one another node that is up kept (peer RPC `GetObject` with the path; the node
+   * that wrote the next version keeps none, the nodes that received that change do), verified
+   * against the history's SHA-256 before anything is replaced.
+   * @throws PathError, LockConflictError (locked by another node), NotFoundError (no such version,
+   *   or no node that is up holds its content; `detail.tried` lists each node's answer),
+   *   ValidationError (malformed id, or `v<N>` names a delete), CorruptionError (a copy whose bytes
+   *   are not that version's)
    */
   async restoreVersion(path: string, versionId: string): Promise<{ path: string; size: number; sha256: string }> {
     const p = normalizePath(path);
@@ -558,6 +570,8 @@ export class SyncEngine {
     if (this.ignoreRules.ignores(p)) throw new ValidationError(`${p} is ignored (${IGNORE_FILE} or a built-in default); it is not synced`);
     let source: string | null = null;
     let sha256: string | null = null;
+    /** A copy fetched from a peer (removed at the end). */
+    let fetched: string | null = null;
     const m = /^v([1-9]\d{0,14})$/.exec(versionId);
     if (m) {
       const version = Number(m[1]);
@@ -565,16 +579,34 @@ export class SyncEngine {
       if (!entry) throw new NotFoundError(`no history entry for version ${version} of ${p}`);
       if (entry.deleted) throw new ValidationError(`version ${version} of ${p} is a delete; there are no bytes to restore`);
       // The bytes of a committed version live on in a kept version (or, for content fetched before
-      // block-level transfer, in the object store); look for them by hash.
-      for (const v of await this.versions.list(p)) {
-        const file = await this.versions.fileOfVersion(p, v.id);
-        if ((await this.hash(file).catch(() => null))?.sha256 === entry.sha256) {
-          source = file;
-          break;
-        }
-      }
-      if (!source && !this.objects.has(entry.sha256)) throw new NotFoundError(`this node holds no copy of version ${version} of ${p} (only bytes replaced or deleted by another node's change are kept here); restore it from a node that kept it`);
+      // block-level transfer, in the object store); look for them by hash, here first.
+      source = await this.keptVersionFile(p, entry.sha256);
       sha256 = entry.sha256;
+      if (!source && !this.objects.has(entry.sha256)) {
+        // The writer of the next version keeps no copy of what it replaced; the nodes that received
+        // that change did. Ask each node believed up, in turn.
+        const peers = (this.opts.peers?.() ?? []).filter((n) => n !== this.opts.nodeId);
+        const tried: string[] = [];
+        const fetchKept = this.opts.fetcher.fetchKept?.bind(this.opts.fetcher);
+        if (fetchKept) {
+          for (const peer of peers) {
+            const dest = join(this.opts.dataDir, `fetch-version-${randomBytes(6).toString('hex')}`);
+            try {
+              await mkdir(this.opts.dataDir, { recursive: true });
+              await fetchKept(peer, p, entry.sha256, dest);
+              fetched = dest;
+              break;
+            } catch (err) {
+              await rm(dest, { force: true });
+              tried.push(`${peer}: ${(err as Error).message}`);
+            }
+          }
+        }
+        if (!fetched) {
+          throw new NotFoundError(`no copy of version ${version} of ${p} was found: this node kept none, and ${peers.length === 0 ? 'no other node is up' : `no other node that is up kept one (${tried.join('; ') || 'not asked'})`}. A node keeps the bytes another node's change replaced or deleted in its ${VERSIONS_DIR} folder.`, { detail: { tried } });
+        }
+        source = fetched;
+      }
     } else {
       source = await this.versions.fileOfVersion(p, versionId);
     }
@@ -587,6 +619,8 @@ export class SyncEngine {
       else await this.objects.copyTo(sha256!, tmp);
       await chmod(tmp, 0o644);
       const h = await this.hash(tmp);
+      // A committed version's bytes must be exactly that version (a peer's copy is not trusted).
+      if (sha256 && h.sha256 !== sha256) throw new CorruptionError(`the copy of version ${versionId.slice(1)} of ${p} hashes to ${h.sha256}, not ${sha256}; nothing was restored`, { detail: { expected: sha256, got: h.sha256 } });
       if (await lstat(abs).catch(() => null)) await this.versions.keep(p, abs); // the bytes being replaced stay restorable
       await rename(tmp, abs);
       this.ensureWatched(abs);
@@ -599,7 +633,24 @@ export class SyncEngine {
       return { path: p, size: h.size, sha256: h.sha256 };
     } finally {
       await rm(tmp, { force: true });
+      if (fetched) await rm(fetched, { force: true });
     }
+  }
+
+  /**
+   * The file of a version of `path` this node kept whose content hashes to `sha256`, or null
+   * (for peers restoring a committed version: peer RPC `GetObject` with `path`).
+   * @throws PathError for an invalid path
+   */
+  async keptVersionFile(path: string, sha256: string): Promise<string | null> {
+    const p = normalizePath(path);
+    for (const v of await this.versions.list(p)) {
+      const file = await this.versions.fileOfVersion(p, v.id);
+      const st = await lstat(file).catch(() => null);
+      if (!st?.isFile()) continue;
+      if ((await this.hash(file).catch(() => null))?.sha256 === sha256) return file;
+    }
+    return null;
   }
 
   /** Conflict copies (live in the index) with their originals, newest first. */

@@ -173,6 +173,51 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
     await expect(B.engine.fileHistory('a/../../x')).rejects.toBeInstanceOf(PathError);
   });
 
+  it('restores a committed version on the node that replaced it, from a peer that kept it, verified by hash', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    await writeFile(join(A.folder, 'plan.txt'), 'first draft');
+    await waitFor('draft at B', async () => (await readOrNull(join(B.folder, 'plan.txt'))) === 'first draft');
+    await writeFile(join(A.folder, 'plan.txt'), 'second draft');
+    await waitFor('v2 at B', async () => (await readOrNull(join(B.folder, 'plan.txt'))) === 'second draft');
+    // A wrote v2 over v1 and kept nothing; B kept v1 when v2 arrived.
+    expect((await A.engine.fileHistory('plan.txt')).versions).toEqual([]);
+    const keptAtB = (await B.engine.fileHistory('plan.txt')).versions;
+    expect(keptAtB).toHaveLength(1);
+
+    // A peer's copy that is not that version is refused: nothing is replaced.
+    const realLookup = B.engine.keptVersionFile.bind(B.engine);
+    const impostor = join(B.folder, '.clusterdesk', 'impostor');
+    await writeFile(impostor, 'not the first draft');
+    B.engine.keptVersionFile = async () => impostor;
+    await expect(A.engine.restoreVersion('plan.txt', 'v1')).rejects.toMatchObject({ code: 'ECORRUPT' });
+    expect(await readOrNull(join(A.folder, 'plan.txt'))).toBe('second draft');
+    B.engine.keptVersionFile = realLookup;
+
+    const fetchesBefore = c.net.fetches.length;
+    const r = await A.engine.restoreVersion('plan.txt', 'v1');
+    expect(c.net.fetches.slice(fetchesBefore)).toEqual([{ sha256: r.sha256, from: 'B' }]);
+    expect(await readOrNull(join(A.folder, 'plan.txt'))).toBe('first draft');
+    await waitFor('restore committed as v3 by A', async () => (await record(c, 'plan.txt'))?.version === 3);
+    expect(await record(c, 'plan.txt')).toMatchObject({ modifiedBy: 'A', sha256: r.sha256 });
+    await waitFor('restore reaches B', async () => (await readOrNull(join(B.folder, 'plan.txt'))) === 'first draft');
+    // A kept the bytes it replaced ("second draft"), and no temporary copy is left in its data dir.
+    expect((await A.engine.fileHistory('plan.txt')).versions).toHaveLength(1);
+    expect((await readdir(A.dataDir)).filter((f) => f.startsWith('fetch-version-'))).toEqual([]);
+
+    // When no node kept it (B's copy gone), the error says so and names what each node answered.
+    await rm(join(B.folder, '.clusterdesk', 'versions'), { recursive: true, force: true });
+    await writeFile(join(A.folder, 'plan.txt'), 'third draft');
+    await waitFor('v4 committed', async () => (await record(c, 'plan.txt'))?.version === 4);
+    await waitFor('v4 at B', async () => (await readOrNull(join(B.folder, 'plan.txt'))) === 'third draft');
+    await rm(join(A.folder, '.clusterdesk', 'versions'), { recursive: true, force: true });
+    await rm(join(B.folder, '.clusterdesk', 'versions'), { recursive: true, force: true });
+    const err = await A.engine.restoreVersion('plan.txt', 'v2').catch((e: Error) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as NotFoundError).message).toMatch(/no copy of version 2 of plan.txt/);
+    expect((err as NotFoundError).detail).toMatchObject({ tried: [expect.stringMatching(/^B: /)] });
+  });
+
   it('history stays bounded to HISTORY_KEEP entries per path', async () => {
     const A = c.node('A');
     const n = HISTORY_KEEP + 3;

@@ -3,7 +3,7 @@
  * in-process engines' object stores and serves blocks from their folders (standing in for the
  * node's gRPC `GetObject(s)` / `GetBlocks` streams), counting what it moves.
  */
-import { createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, UnavailableError } from '../../common/errors';
 import type { BlobFetcher } from '../engine';
@@ -12,6 +12,8 @@ import type { ObjectStore } from '../object-store';
 /** Where a node's blocks come from (the engine's `readBlock`). */
 export interface BlockSource {
   readBlock(hash: string): Promise<Uint8Array | null>;
+  /** The engine's kept version of `path` with content `sha256` (for `fetchKept`). */
+  keptVersionFile?(path: string, sha256: string): Promise<string | null>;
 }
 
 /** Registry of in-process object stores by node id; `fetcher()` gives each engine its BlobFetcher. */
@@ -51,6 +53,14 @@ export class LocalBlobNetwork {
           return;
         }
         throw new NotFoundError(`no node has object ${sha256}`);
+      },
+      fetchKept: async (source, path, sha256, destPath) => {
+        const src = this.blockSources.get(source);
+        if (!src?.keptVersionFile) throw new UnavailableError(`node ${source} is not reachable`);
+        const file = await src.keptVersionFile(path, sha256);
+        if (!file) throw new NotFoundError(`node ${source} kept no version of ${path} with content ${sha256}`);
+        await pipeline(createReadStream(file), createWriteStream(destPath));
+        this.fetches.push({ sha256, from: source });
       },
       getBlocks: async (source, hashes) => {
         const src = this.blockSources.get(source);
