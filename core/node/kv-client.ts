@@ -27,8 +27,8 @@ export interface RemoteWatchOptions {
   prevKv?: boolean;
   /** Terminal errors: CompactedError (resume revision compacted), ValidationError (refused request). The watch is over after it. */
   onError?: (err: Error) => void;
-  /** Connection changes: `connected` when a stream is established, `disconnected` (with the cause) when it broke and a retry is scheduled. */
-  onConnection?: (state: 'connected' | 'disconnected', detail: { resumeFrom: number; cause?: string }) => void;
+  /** Connection changes: `connected` when a stream is established, `disconnected` (with the cause) when it broke and a retry is scheduled; `address` is the node concerned. */
+  onConnection?: (state: 'connected' | 'disconnected', detail: { resumeFrom: number; cause?: string; address?: string }) => void;
   /** Retry back-off bounds in ms (default 100 and 2000). */
   retryMinMs?: number;
   retryMaxMs?: number;
@@ -54,20 +54,42 @@ function kvIn(o: Obj): KeyValue {
   };
 }
 
+/** Validated endpoint list of a client: one `host:port` or several (nodes of one cluster). */
+function endpointsOf(address: string | readonly string[]): string[] {
+  const list = typeof address === 'string' ? [address] : [...address];
+  if (list.length === 0 || list.some((a) => typeof a !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(a))) {
+    throw new ValidationError(`address must be host:port or a non-empty list of them, got ${JSON.stringify(address)}`);
+  }
+  return list;
+}
+
 /**
- * Watches keys under `prefix` on the node at `address` (`host:port`, its peer/gRPC port),
+ * Watches keys under `prefix` on the node at `address` (`host:port`, its peer/gRPC port) — or on
+ * any of several nodes of one cluster: the watch resumes on the next one when a stream breaks —
  * calling `listener(events, revision)` once per revision, in revision order, exactly once per
- * revision across reconnects. See the module comment for resume and compaction.
- * @throws ValidationError for an empty prefix or a negative/non-integer fromRevision.
+ * revision across reconnects. See the module comment for resume and compaction; with several
+ * nodes, a resume revision one node no longer keeps (it caught up by a snapshot, or compacted)
+ * is asked of the others, and the watch ends with a CompactedError only when every node says so.
+ * @throws ValidationError for an empty prefix, a negative/non-integer fromRevision, or a malformed address.
  */
-export function watchRemote(address: string, prefix: string, listener: (events: WatchEvent[], revision: number) => void, options: RemoteWatchOptions = {}): RemoteWatcher {
+export function watchRemote(address: string | readonly string[], prefix: string, listener: (events: WatchEvent[], revision: number) => void, options: RemoteWatchOptions = {}): RemoteWatcher {
+  const endpoints = endpointsOf(address);
   if (typeof prefix !== 'string' || prefix.length === 0) throw new ValidationError('watch prefix must be a non-empty string');
   const from = options.fromRevision ?? 0;
   if (!Number.isSafeInteger(from) || from < 0) throw new ValidationError(`fromRevision must be a non-negative integer, got ${from}`);
   const minMs = options.retryMinMs ?? 100;
   const maxMs = options.retryMaxMs ?? 2000;
   const { Watch } = kvProto();
-  const client = new Watch(address, grpc.credentials.createInsecure());
+  const clients = new Map<string, { Watch: (req: Obj) => grpc.ClientReadableStream<Obj>; close(): void }>();
+  const clientOf = (a: string) => {
+    let c = clients.get(a);
+    if (!c) clients.set(a, (c = new Watch(a, grpc.credentials.createInsecure())));
+    return c!;
+  };
+  /** Endpoint the next stream opens on. */
+  let at = 0;
+  /** Oldest revision each endpoint still keeps, for endpoints that answered "compacted" for the current resume revision. */
+  const compactedAt = new Map<string, number>();
   /** Last revision delivered; null = unknown yet (fromRevision 0 and no stream created). */
   let last: number | null = from > 0 ? from - 1 : null;
   let stream: grpc.ClientReadableStream<Obj> | null = null;
@@ -81,24 +103,27 @@ export function watchRemote(address: string, prefix: string, listener: (events: 
     if (timer) clearTimeout(timer);
     stream?.cancel();
     stream = null;
-    client.close();
+    for (const c of clients.values()) c.close();
     if (err) options.onError?.(err);
   };
 
   const retry = (cause: string): void => {
     if (done || timer) return;
-    options.onConnection?.('disconnected', { resumeFrom: last === null ? from : last + 1, cause });
+    options.onConnection?.('disconnected', { resumeFrom: last === null ? from : last + 1, cause, address: endpoints[at]! });
+    at = (at + 1) % endpoints.length;
     timer = setTimeout(() => {
       timer = null;
       open();
     }, delay);
-    delay = Math.min(maxMs, delay * 2);
+    // Back off once every endpoint failed in a row.
+    if (at === 0) delay = Math.min(maxMs, delay * 2);
   };
 
   const open = (): void => {
     if (done) return;
     const start = last === null ? 0 : last + 1;
-    const s = client.Watch({ prefix, startRevision: start, prevKv: !!options.prevKv }) as grpc.ClientReadableStream<Obj>;
+    const address = endpoints[at]!;
+    const s = clientOf(address).Watch({ prefix, startRevision: start, prevKv: !!options.prevKv });
     stream = s;
     let ended = false;
     const over = (cause: string): void => {
@@ -114,19 +139,31 @@ export function watchRemote(address: string, prefix: string, listener: (events: 
       const compact = Number(res.compactRevision ?? 0);
       if (compact > 0) {
         ended = true;
-        finish(new CompactedError(start, compact));
+        if (stream === s) stream = null;
+        compactedAt.set(address, compact);
+        const untried = endpoints.findIndex((e) => !compactedAt.has(e));
+        if (untried < 0) {
+          finish(new CompactedError(start, Math.min(...compactedAt.values())));
+          return;
+        }
+        // Another node may still keep that history (this one caught up by a snapshot).
+        options.onConnection?.('disconnected', { resumeFrom: start, cause: `${address} no longer keeps revision ${start} (oldest ${compact})`, address });
+        at = untried;
+        s.cancel();
+        open();
         return;
       }
       if (res.created) {
         delay = minMs;
         if (last === null) last = revision;
-        options.onConnection?.('connected', { resumeFrom: start });
+        options.onConnection?.('connected', { resumeFrom: start, address });
         return;
       }
       // Already delivered (a replay overlapping what we saw): drop, never deliver twice.
       if (last !== null && revision <= last) return;
       const events = ((res.events ?? []) as Obj[]).map((e): WatchEvent => ({ type: e.type === 'DELETE' ? 'delete' : 'put', kv: kvIn((e.kv ?? {}) as Obj), ...(e.prevKv ? { prevKv: kvIn(e.prevKv as Obj) } : {}) }));
       last = revision;
+      compactedAt.clear(); // a new resume revision: every node may keep it again
       listener(events, revision);
     });
     s.on('error', (err: grpc.ServiceError) => {
@@ -195,8 +232,6 @@ interface Pending {
  * broke); the next request opens a new session. ValidationError for arguments refused locally.
  */
 export class KvClient {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  private readonly client: any;
   private stream: grpc.ClientDuplexStream<Obj, Obj> | null = null;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
@@ -211,22 +246,46 @@ export class KvClient {
   private closed = false;
   private readonly timeoutMs: number;
 
-  /** `address`: the node's peer/gRPC `host:port`. */
+  private readonly endpoints: string[];
+  private at = 0;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private readonly channels = new Map<string, any>();
+
+  /**
+   * `address`: a node's peer/gRPC `host:port`, or several nodes of one cluster: each session
+   * opens on one of them, and the next session (after a break) on the next one.
+   * @throws ValidationError for a malformed address, timeout or bound.
+   */
   constructor(
-    readonly address: string,
+    address: string | readonly string[],
     options: KvClientOptions = {},
   ) {
+    this.endpoints = endpointsOf(address);
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.maxInFlight = options.maxInFlight ?? STREAM_MAX_IN_FLIGHT;
     if (!Number.isSafeInteger(this.maxInFlight) || this.maxInFlight < 1) throw new ValidationError(`maxInFlight must be a positive integer, got ${options.maxInFlight}`);
     if (!Number.isFinite(this.timeoutMs) || this.timeoutMs <= 0) throw new ValidationError(`timeoutMs must be a positive number, got ${options.timeoutMs}`);
-    const { KV } = kvProto();
-    this.client = new KV(address, grpc.credentials.createInsecure(), {
-      'grpc.initial_reconnect_backoff_ms': 50,
-      'grpc.min_reconnect_backoff_ms': 50,
-      'grpc.max_reconnect_backoff_ms': 500,
-      'grpc.enable_channelz': 0,
-    });
+  }
+
+  /** The node the current (or next) session is with. */
+  get address(): string {
+    return this.endpoints[this.at]!;
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  private channel(address: string): any {
+    let c = this.channels.get(address);
+    if (!c) {
+      const { KV } = kvProto();
+      c = new KV(address, grpc.credentials.createInsecure(), {
+        'grpc.initial_reconnect_backoff_ms': 50,
+        'grpc.min_reconnect_backoff_ms': 50,
+        'grpc.max_reconnect_backoff_ms': 500,
+        'grpc.enable_channelz': 0,
+      });
+      this.channels.set(address, c);
+    }
+    return c;
   }
 
   /** Puts `value` at `key`; resolves with the revision of the write (and the previous pair when `prevKv`). */
@@ -267,7 +326,7 @@ export class KvClient {
     if (this.closed) return;
     this.closed = true;
     this.breakSession('the client was closed');
-    this.client.close();
+    for (const c of this.channels.values()) c.close();
   }
 
   private request(op: string, body: Obj, timeoutMs = this.timeoutMs): Promise<Obj> {
@@ -316,7 +375,7 @@ export class KvClient {
   }
 
   private open(): grpc.ClientDuplexStream<Obj, Obj> {
-    const s = this.client.Stream() as grpc.ClientDuplexStream<Obj, Obj>;
+    const s = this.channel(this.address).Stream() as grpc.ClientDuplexStream<Obj, Obj>;
     this.stream = s;
     s.on('data', (batch: Obj) => {
       for (const res of (batch.responses ?? []) as Obj[]) {
@@ -344,7 +403,9 @@ export class KvClient {
   /** Rejects every request in flight (outcome unknown) and forgets the session; the next request opens a new one. */
   private breakSession(cause: string): void {
     const s = this.stream;
+    const address = this.address;
     this.stream = null;
+    if (s) this.at = (this.at + 1) % this.endpoints.length; // the next session tries the next node
     this.batch = null;
     this.sent.clear();
     this.queued.length = 0;
@@ -356,7 +417,7 @@ export class KvClient {
     const pending = [...this.pending.values()];
     this.pending.clear();
     this.stopSweep();
-    for (const p of pending) p.reject(new UnavailableError(`KV session with ${this.address} broke with the ${p.op} in flight (${cause}); it may or may not have taken effect`, { detail: { outcome: 'unknown', address: this.address } }));
+    for (const p of pending) p.reject(new UnavailableError(`KV session with ${address} broke with the ${p.op} in flight (${cause}); it may or may not have taken effect`, { detail: { outcome: 'unknown', address } }));
   }
 
   private expire(): void {

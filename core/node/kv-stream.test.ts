@@ -301,6 +301,17 @@ describe('KvClient', () => {
     expect((await c.range('hold/q', { prefix: true })).count).toBe(10);
   });
 
+  it('with several nodes, opens the next session on the next node after one broke', async () => {
+    const c = new KvClient(['127.0.0.1:1', address]);
+    clients.push(c);
+    expect(c.address).toBe('127.0.0.1:1');
+    await expect(c.put('multi', '1')).rejects.toMatchObject({ code: 'EUNAVAILABLE', detail: { outcome: 'unknown', address: '127.0.0.1:1' } });
+    expect(c.address).toBe(address);
+    expect((await c.put('multi', '2')).header.member).toBe('S');
+    expect(() => new KvClient([])).toThrow(/host:port/);
+    expect(() => new KvClient('no-port')).toThrow(/host:port/);
+  });
+
   it('refuses a bad timeout or bound, and requests after close', async () => {
     expect(() => new KvClient(address, { timeoutMs: 0 })).toThrow(/timeoutMs/);
     expect(() => new KvClient(address, { maxInFlight: 0 })).toThrow(/maxInFlight/);

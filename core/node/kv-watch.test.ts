@@ -102,6 +102,58 @@ describe('remote watch over gRPC (kv.proto Watch + watchRemote)', () => {
     expect(errors.length).toBe(1);
   });
 
+  it('with several nodes, resumes on another node when one goes away or no longer keeps the resume revision; CompactedError only when none does', async () => {
+    const store = new MemoryKv();
+    cleanup.push(() => store.close());
+    // Node "C" no longer keeps history before `floor` (as a node that caught up by a snapshot); "A" keeps it all.
+    let floor = 0;
+    const kvC = Object.create(store) as MemoryKv;
+    kvC.watch = (prefix, l, opts) => {
+      if (opts?.fromRevision && opts.fromRevision < floor) throw new CompactedError(opts.fromRevision, floor);
+      return store.watch(prefix, l, opts);
+    };
+    const serveKv = async (kv: MemoryKv) => {
+      const server = new grpc.Server();
+      addKvService(server, kv, { member: kv === store ? 'A' : 'C' });
+      const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+      cleanup.push(() => server.forceShutdown());
+      return { server, address: `127.0.0.1:${port}` };
+    };
+    const C = await serveKv(kvC);
+    const A = await serveKv(store);
+    for (let i = 1; i <= 3; i++) await store.put(`m/${i}`, `v${i}`);
+
+    // Resume revision 1 is gone on C: the watch goes to A at once, and gets everything from 1.
+    floor = 3;
+    const { got, listener } = collector();
+    const states: string[] = [];
+    const errors: Error[] = [];
+    const w = watchRemote([C.address, A.address], 'm/', listener, { fromRevision: 1, retryMinMs: 20, retryMaxMs: 100, onError: (e) => errors.push(e), onConnection: (st, d) => states.push(`${st} ${d.address === A.address ? 'A' : 'C'}`) });
+    cleanup.push(() => w.cancel());
+    await waitFor('3 events', () => got.length === 3);
+    // (C accepts the stream, then answers that revision 1 is compacted.)
+    expect(states.slice(0, 3)).toEqual(['connected C', 'disconnected C', 'connected A']);
+
+    // A goes away: the watch moves on to C, from the next revision, which C keeps.
+    A.server.forceShutdown();
+    await store.put('m/4', 'v4');
+    await waitFor('4 events', () => got.length === 4, 10_000);
+    expect(states.at(-1)).toBe('connected C');
+    expect(got.map((e) => e.key)).toEqual(['m/1', 'm/2', 'm/3', 'm/4']);
+    expect(errors).toEqual([]);
+
+    // Every node lost the resume revision: CompactedError, naming the oldest revision any keeps.
+    const D = await serveKv(kvC);
+    floor = 100;
+    const w2 = watchRemote([C.address, D.address], 'm/', () => undefined, { fromRevision: 2, retryMinMs: 20, retryMaxMs: 100, onError: (e) => errors.push(e) });
+    cleanup.push(() => w2.cancel());
+    await waitFor('the compaction error', () => errors.length === 1, 10_000);
+    expect(errors[0]).toBeInstanceOf(CompactedError);
+    expect((errors[0] as CompactedError).detail).toMatchObject({ requested: 2, compactRevision: 100 });
+    expect(() => watchRemote([], 'm/', () => undefined)).toThrow(ValidationError);
+    expect(() => watchRemote(['127.0.0.1:1', 'not an address'], 'm/', () => undefined)).toThrow(/host:port/);
+  });
+
   it('refuses malformed watch requests with INVALID_ARGUMENT / EINVAL, and the client refuses bad arguments', async () => {
     const store = new MemoryKv();
     cleanup.push(() => store.close());
