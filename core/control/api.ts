@@ -73,6 +73,12 @@ export interface ClusterStatus {
    * learners. Nodes added at runtime that the config file does not list appear in `nodes` too.
    */
   membership?: MembershipView;
+  /**
+   * Present once `self` learned it was removed from the cluster (the leader's committed Raft
+   * configuration no longer lists it): `leader` said so at `at` (ms since the epoch). Its folder
+   * sync and job dispatch have stopped; file changes through this console are refused.
+   */
+  removed?: { leader: string; at: number };
 }
 
 /** A Raft configuration: voting members and learners (non-voting, thesis §4.2.1). */

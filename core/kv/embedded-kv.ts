@@ -332,7 +332,7 @@ export class EmbeddedKv implements ReplicatedKV {
   /** Current Raft status of this node. */
   status(): RaftStatus {
     if (!this.raft) {
-      return { id: this.o.id, role: this.o.learners.includes(this.o.id) ? 'learner' : 'follower', term: 0, leaderId: null, commitIndex: 0, appliedIndex: 0, lastIndex: 0, voters: [...this.o.voters], learners: [...this.o.learners] };
+      return { id: this.o.id, role: this.o.learners.includes(this.o.id) ? 'learner' : 'follower', term: 0, leaderId: null, commitIndex: 0, appliedIndex: 0, lastIndex: 0, voters: [...this.o.voters], learners: [...this.o.learners], confCommitted: true };
     }
     return this.raft.status();
   }

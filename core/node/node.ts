@@ -66,6 +66,8 @@ export interface ControlHandler {
 
 /** A peer is shown down after this long without answering a status poll. */
 const DOWN_AFTER_MS = 2500;
+/** Console calls that change the folder, locks or jobs: refused once this node was removed from the cluster. */
+const REFUSED_WHEN_REMOVED: ReadonlySet<ControlMethod> = new Set(['lock', 'unlock', 'upload', 'deleteFile', 'renameFile', 'submit', 'restoreVersion', 'resolveConflict']);
 
 interface PeerView {
   up: boolean;
@@ -101,6 +103,10 @@ export class ClusterNode implements ControlHandler {
   private lastLeader: string | null = null;
   private lastStatus: ClusterStatus | null = null;
   private stopped = false;
+  /** This node was in the configuration in effect here at some point (so leaving it is a removal, not a join in progress). */
+  private wasMember = false;
+  /** Set once the leader's committed configuration no longer lists this node (terminal). */
+  private removed: { leader: string; at: number } | null = null;
   private pollCount = 0;
   /** When replica versions were last fetched (ms since the epoch). */
   private versionsAt = 0;
@@ -254,6 +260,9 @@ export class ClusterNode implements ControlHandler {
   }
 
   private async dispatch(method: ControlMethod, params: unknown): Promise<unknown> {
+    if (this.removed && REFUSED_WHEN_REMOVED.has(method)) {
+      throw new UnavailableError(`${this.id} was removed from the cluster (leader ${this.removed.leader} said so at ${new Date(this.removed.at).toISOString()}); its folder is no longer synced, so ${method} is refused here. Use another node's console.`, { detail: { removed: this.removed } });
+    }
     const who = { node: this.id, host: this.topology.byId.get(this.id)?.host ?? '', user: process.env.USER ?? process.env.USERNAME ?? 'user' };
     switch (method) {
       case 'status':
@@ -373,6 +382,7 @@ export class ClusterNode implements ControlHandler {
    * dropped, so a removed node's messages are still authenticated (Raft ignores them itself).
    */
   private onConfState(c: ConfState): void {
+    if (c.voters.includes(this.id) || c.learners.includes(this.id)) this.wasMember = true;
     for (const id of [...c.voters, ...c.learners]) {
       if (id === this.id) continue;
       const address = c.context[id];
@@ -429,7 +439,37 @@ export class ClusterNode implements ControlHandler {
       pid: process.pid,
       folder: this.folder,
       host: this.topology.byId.get(this.id)?.host ?? '',
+      voters: s.voters,
+      learners: s.learners,
+      confCommitted: s.confCommitted,
     };
+  }
+
+  /**
+   * A removed server may never receive the entry that removes it (the leader stops replicating to
+   * it at once; thesis §4.2.2), so it learns of its removal from the leader's metrics: a leader
+   * whose committed configuration no longer lists this node, which was a member before. Then this
+   * node stops its folder sync and job dispatch (its writes could never commit), keeps serving
+   * its console and says why; the removal is terminal (re-add it with `member add` and a fresh
+   * data directory, as etcd requires of a removed member).
+   */
+  private checkRemoved(): void {
+    if (this.removed || !this.wasMember || this.stopped) return;
+    // Our own log may still list us (the removal entry may never reach us): the leader's committed configuration decides.
+    for (const [id, view] of this.peers) {
+      const m = view.metrics;
+      if (!view.up || !m || m.raftState !== 'leader' || m.confCommitted !== true) continue;
+      const voters = Array.isArray(m.voters) ? (m.voters as string[]) : [];
+      const learners = Array.isArray(m.learners) ? (m.learners as string[]) : [];
+      if (voters.length === 0 || voters.includes(this.id) || learners.includes(this.id)) continue;
+      this.removed = { leader: id, at: Date.now() };
+      const msg = `${this.id} was removed from the cluster: the committed Raft configuration (per leader ${id}: voters ${voters.join(', ')}${learners.length ? `; learners ${learners.join(', ')}` : ''}) no longer lists it. Folder sync and job dispatch have stopped; the folder is left as it is. To rejoin, add it again (member add) and start it with an empty data directory and --join.`;
+      this.log.error({ leader: id, voters, learners }, 'removed from the cluster; folder sync and job dispatch stopped');
+      this.activity({ at: Date.now(), level: 'error', node: this.id, kind: 'node', message: msg });
+      this.dispatcher.stop();
+      void this.sync.stop().catch((err: Error) => this.log.warn({ err: err.message }, 'sync stop failed'));
+      return;
+    }
   }
 
   private async poll(): Promise<ClusterStatus> {
@@ -454,6 +494,7 @@ export class ClusterNode implements ControlHandler {
         }
       }),
     );
+    this.checkRemoved();
     const status = this.buildStatus();
     this.lastStatus = status;
     this.emit({ type: 'status', status });
@@ -543,6 +584,7 @@ export class ClusterNode implements ControlHandler {
       hosts,
       at: Date.now(),
       membership: { voters: conf.voters, learners: conf.learners },
+      ...(this.removed ? { removed: { ...this.removed } } : {}),
     };
   }
 

@@ -640,6 +640,7 @@ export class Raft {
       lastIndex: this.log.lastIndex(),
       voters: [...this.voters],
       learners: [...this.learners],
+      confCommitted: this.log.committed >= this.confIndex,
     };
   }
 

@@ -96,6 +96,8 @@ export interface RaftStatus {
   lastIndex: number;
   voters: NodeId[];
   learners: NodeId[];
+  /** True when the configuration in effect (`voters`, `learners`) is committed (its entry's index <= commitIndex; thesis §4.1). */
+  confCommitted: boolean;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** Shell: header (cluster, leader, term, connection), nav, the active view, toasts. */
 import { useState } from 'react';
-import { ConnectionBanner } from './components/ConnectionBanner';
+import { ConnectionBanner, RemovedBanner } from './components/ConnectionBanner';
 import { Header } from './components/Header';
 import { Toasts } from './components/Toasts';
 import { useConsole } from './context';
@@ -45,6 +45,7 @@ export function App() {
     <div className="app">
       <Header />
       <ConnectionBanner />
+      <RemovedBanner />
       <nav className="nav">
         {VIEWS.map((v) => (
           <button

@@ -185,6 +185,14 @@ describe('compaction + membership + remote watch on real node processes', () => 
     const removed = await waitFor('A removed', () => control('B', (c) => c.call('memberRemove', { id: 'A' })).then((r) => (r.voters.includes('A') ? null : r)), 60_000, 300);
     expect([...removed.voters].sort()).toEqual(['B', 'C', 'D']);
 
+    // A may never receive the entry that removes it (thesis §4.2.2): it learns of it from the
+    // leader's committed configuration, stops syncing and refuses file changes from its console.
+    const removedA = await waitFor('A knows it was removed', () => status('A').then((st) => st.removed ?? null), 30_000, 300);
+    expect(removedA.leader).toBe('B');
+    await expect(control('A', (c) => c.call('upload', { path: 'after-removal.txt', dataBase64: Buffer.from('x').toString('base64') }))).rejects.toMatchObject({ code: 'EUNAVAILABLE' });
+    expect(log('A')).toMatch(/removed from the cluster; folder sync and job dispatch stopped/);
+    expect((await status('B')).removed).toBeUndefined();
+
     // The cluster keeps committing without A.
     await writeKeys('D', 170, 180);
     const final = await waitFor('A, C and D applied the same revision', async () => {

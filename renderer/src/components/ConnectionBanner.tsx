@@ -22,3 +22,16 @@ export function ConnectionBanner() {
     </div>
   );
 }
+
+/** Full-width error once the node serving this console learned it was removed from the cluster. */
+export function RemovedBanner() {
+  const removed = useConsole((s) => s.status?.removed ?? null);
+  const self = useConsole((s) => s.status?.self ?? '');
+  if (!removed) return null;
+  return (
+    <div className="banner banner-closed" data-testid="removed-banner" role="alert">
+      {self} was removed from the cluster (leader {removed.leader} said so at {formatTime(removed.at)}): its folder is no longer
+      synced and file changes here are refused. Use another node&apos;s console, or add this node again with a fresh data directory.
+    </div>
+  );
+}

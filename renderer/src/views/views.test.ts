@@ -45,6 +45,15 @@ describe('views', () => {
     expect(html).toMatch(/data-testid="connection-state">open</);
   });
 
+  it('shell: a removed node says so in a banner; a member shows none', () => {
+    expect(render(App)).not.toContain('data-testid="removed-banner"');
+    const store = populated();
+    store.getState().applyStatus({ ...store.getState().status!, removed: { leader: 'B', at: Date.UTC(2026, 10, 24, 12, 0, 0) } });
+    const html = render(App, store);
+    expect(html).toContain('data-testid="removed-banner"');
+    expect(html).toMatch(/A<!-- --> was removed from the cluster \(leader <!-- -->B<!-- -->/);
+  });
+
   it('topology: a card per node with up and raft state, leader badge, hosts table', () => {
     const html = render(TopologyView);
     expect(html).toMatch(/data-testid="topo-node-A" data-up="true" data-raft-state="leader"/);
