@@ -282,6 +282,9 @@ export class KvClient {
         'grpc.min_reconnect_backoff_ms': 50,
         'grpc.max_reconnect_backoff_ms': 500,
         'grpc.enable_channelz': 0,
+        // Answers of one turn share a message: a large range must not break the session (grpc-js's
+        // default limit is 4 MiB; etcd's client accepts up to 2 GiB).
+        'grpc.max_receive_message_length': 256 << 20,
       });
       this.channels.set(address, c);
     }

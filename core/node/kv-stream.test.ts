@@ -232,6 +232,16 @@ describe('KvClient', () => {
     expect(c.inFlight()).toBe(0);
   });
 
+  it('reads a range of more than 4 MiB through the session (answers share messages; the default gRPC limit is 4 MiB)', async () => {
+    const c = client();
+    const big = 'x'.repeat(512 * 1024);
+    await Promise.all(Array.from({ length: 12 }, (_, i) => c.put(`big/${i}`, big)));
+    const r = await c.range('big/', { prefix: true });
+    expect(r.kvs).toHaveLength(12);
+    expect(r.kvs.every((kv) => kv.value.length === big.length)).toBe(true);
+    await c.deleteRange('big/', { prefix: true });
+  });
+
   it('rejects with the typed error the node answered, and the session goes on', async () => {
     const c = client();
     const err = await c.put('', 'x').catch((e: Error) => e);
