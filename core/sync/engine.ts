@@ -24,11 +24,11 @@ import { setMaxListeners } from 'node:events';
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type Stats } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
+import { FolderWatcher } from './folder-watcher';
 import { Hasher, type ScanFileResult } from './hasher';
 import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
@@ -279,7 +279,7 @@ export class SyncEngine {
   private readonly slotWaiters: (() => void)[] = [];
 
   private readonly changeListeners = new Set<(paths: string[]) => void>();
-  private watcher: FSWatcher | null = null;
+  private watcher: FolderWatcher | null = null;
   private kvWatches: Watcher[] = [];
   private running = false;
   private abort = SyncEngine.newAbort();
@@ -390,7 +390,7 @@ export class SyncEngine {
     this.rescanTimer = null;
     if (this.lockPollTimer) clearInterval(this.lockPollTimer);
     this.lockPollTimer = null;
-    await this.watcher?.close();
+    this.watcher?.close();
     this.watcher = null;
     this.abort.abort();
     const drained = await Promise.race([this.drain().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_DRAIN_MS).unref?.())]);
@@ -1958,59 +1958,43 @@ export class SyncEngine {
   }
 
   /**
-   * Watches the folder's directories (chokidar; one OS watch per directory, not per file: a
-   * 100,000-file folder needs ~100 inotify watches instead of 100,000, and no per-file watcher
-   * objects and Stats). A directory's watch reports every change of an entry in it (Linux
-   * inotify, macOS FSEvents, Windows ReadDirectoryChangesW); those raw events name the entry,
-   * which is then planned (a plan works out itself whether it was added, changed or removed).
-   * Missed events are caught by the periodic rescan, as before.
+   * Watches the folder's directories ({@link FolderWatcher}: one OS watch per directory, not per
+   * file: a 100,000-file folder needs ~100 inotify watches instead of 100,000, and no per-file
+   * watcher objects and Stats). A directory's watch reports every change of an entry in it (Linux
+   * inotify, macOS FSEvents/kqueue, Windows ReadDirectoryChangesW); those raw events name the
+   * entry, which is then planned (a plan works out itself whether it was added, changed or
+   * removed). Missed events are caught by the periodic rescan.
    */
   private async startFolderWatcher(): Promise<void> {
-    const w = chokidarWatch(this.folder, {
-      ignoreInitial: true,
-      persistent: true,
-      // Regular files get no watch of their own: their directory's watch reports them (see 'raw' below).
-      ignored: (p: string, st?: Stats) => this.ignored(p) || (st?.isFile() ?? false),
-      followSymlinks: false, // a symlink is reported as itself and refused, never followed
-      // No awaitWriteFinish: readLocal waits for a stable mtime and re-stats around the hash.
-    });
-    w.on('raw', (_event: string, name: unknown, details: unknown) => {
-      const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (!this.running || typeof dir !== 'string') return;
-      if (typeof name !== 'string' || name === '') {
-        this.rescanDirSoon(resolve(dir)); // the OS did not say which entry changed: list the directory again
-        return;
-      }
-      const absPath = resolve(dir, name);
-      if (this.ignored(absPath)) return;
-      const rel = this.rel(absPath);
-      if (rel === null) return;
-      if (rel === IGNORE_FILE) this.ignoreFileChanged();
-      const key = this.keyOf(rel, false);
-      if (key) this.schedule(key);
-      // An invalid name is refused only while it exists (the event may be its removal).
-      else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
-    });
-    w.on('all', (event, absPath) => {
-      const rel = this.rel(absPath);
-      if (rel === null) return;
-      if (event === 'unlinkDir') {
+    const w = new FolderWatcher(this.folder, (p) => this.ignored(p), {
+      entry: (dir, name) => {
+        if (!this.running) return;
+        const absPath = join(dir, name);
+        if (this.ignored(absPath)) return;
+        const rel = this.rel(absPath);
+        if (rel === null) return;
+        if (rel === IGNORE_FILE) this.ignoreFileChanged();
+        const key = this.keyOf(rel, false);
+        if (key) this.schedule(key);
+        // An invalid name is refused only while it exists (the event may be its removal).
+        else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
+      },
+      unknown: (dir) => {
+        if (this.running) this.rescanDirSoon(dir); // the OS did not say which entry changed: list the directory again
+      },
+      addDir: (dir) => {
+        if (this.running) this.rescanDirSoon(dir);
+      },
+      unlinkDir: (dir) => {
+        const rel = this.rel(dir);
+        if (rel === null || !this.running) return;
         const prefix = rel + '/';
         for (const p of new Set([...this.index.keys(), ...this.state.keys()])) if (p.startsWith(prefix)) this.schedule(p);
-        return;
-      }
-      if (event === 'addDir') {
-        this.rescanDirSoon(absPath);
-        return;
-      }
-      if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
-      if (rel === IGNORE_FILE) this.ignoreFileChanged();
-      const key = this.keyOf(rel);
-      if (key) this.schedule(key);
+      },
+      error: (err, dir) => this.log.error({ err: err.message, dir }, 'folder watcher error'),
     });
-    w.on('error', (err) => this.log.error({ err: (err as Error).message }, 'folder watcher error'));
-    await new Promise<void>((r) => w.once('ready', () => r()));
     this.watcher = w;
+    await w.start();
   }
 
   /**
