@@ -183,6 +183,8 @@ const COMMITS_IN_FLIGHT = 4;
  * (one Raft entry and one fsync each); with it, a few hundred.
  */
 const COMMIT_LINGER_MS = 100;
+/** Granularity (ms) of delayed re-plans: paths due within one tick share a timer (see SyncEngine `schedule`). */
+const RETRY_TICK_MS = 5;
 /** Staging directory (inside dataDir) for files about to be renamed into the folder. */
 const STAGING_DIR = 'staging';
 /** sync-state.json is rewritten at most every 50 ms + 1 ms per entry, capped here (a lost save only costs re-hashing). */
@@ -269,6 +271,9 @@ export class SyncEngine {
   /** Paths found by a folder scan, not yet scheduled (fed into `chains` by {@link pumpScan}; insertion order). */
   private readonly scanQueue = new Set<string>();
   private readonly retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Shared timers of {@link schedule}'s delayed paths, by due time (ms, a multiple of RETRY_TICK_MS). */
+  private readonly retryDue = new Map<string, number>();
+  private readonly retryBuckets = new Map<number, { timer: ReturnType<typeof setTimeout>; paths: Set<string> }>();
   private readonly settleTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Re-listings of directories chokidar reported as new (see {@link rescanDirSoon}). */
   private readonly dirTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -385,6 +390,8 @@ export class SyncEngine {
     for (const t of [...this.retryTimers.values(), ...this.settleTimers.values(), ...this.dirTimers]) clearTimeout(t);
     this.dirTimers.clear();
     this.retryTimers.clear();
+    this.retryBuckets.clear();
+    this.retryDue.clear();
     this.settleTimers.clear();
     if (this.rescanTimer) clearInterval(this.rescanTimer);
     this.rescanTimer = null;
@@ -1145,9 +1152,9 @@ export class SyncEngine {
   }
 
   /**
-   * Re-plans `path` once the watcher has settled after a write of ours. chokidar cancels an
-   * `add` still waiting for awaitWriteFinish when the file is removed, and then drops the
-   * `unlink` too; a delete made just after we wrote the file would otherwise go unseen.
+   * Re-plans `path` a while after a write of ours, unless it still holds exactly what was synced
+   * ({@link unchangedSinceSynced}): a safety net should the event of a change made just after
+   * our write be lost.
    */
   private settleCheck(path: string): void {
     if (!this.running) return;
@@ -1155,23 +1162,62 @@ export class SyncEngine {
     if (old) clearTimeout(old);
     const t = setTimeout(() => {
       this.settleTimers.delete(path);
-      this.schedule(path);
+      if (!this.unchangedSinceSynced(path)) this.schedule(path);
     }, this.stabilityMs * 3 + 300);
     t.unref?.();
     this.settleTimers.set(path, t);
   }
 
+  /**
+   * True when `path` is a regular file whose size and mtime (one lstat on this thread) are those
+   * this folder last synced, that synced state is the newest index record (a live one), and no
+   * lock, read-only mode, refusal or queued work concerns it: planning it would find nothing to do
+   * (readLocal trusts size and mtime the same way). A watcher event for such a path — typically
+   * the rename of a file this engine just placed, or an attribute change — is dropped instead of
+   * costing a reconcile and a hash-worker round trip.
+   */
+  private unchangedSinceSynced(path: string): boolean {
+    const s = this.state.get(path);
+    if (!s || s.sha256 === null || s.size === undefined || s.mtimeMs === undefined) return false;
+    const idx = this.index.get(path);
+    if (!idx || idx.record.deleted || idx.modRevision !== s.modRevision || idx.record.sha256 !== s.sha256) return false;
+    if (path === IGNORE_FILE || this.chains.has(path) || this.locks.has(path) || this.readOnlyByUs.has(path) || this.refusedPaths.has(path)) return false;
+    const st = lstatOrNull(this.abs(path));
+    return !!st && st.isFile() && st.size === s.size && st.mtimeMs === s.mtimeMs;
+  }
+
   // ---------------------------------------------------------------- scheduling
 
+  /**
+   * Plans `path` now, or after `delayMs` (a path already waiting keeps its time). Delayed paths
+   * share timers due on the same {@link RETRY_TICK_MS} tick, so paths that become due together
+   * (the files of a bulk copy settling) are planned in one event-loop turn and their hash-worker
+   * tasks go out as one batch.
+   */
   private schedule(path: string, delayMs = 0): void {
     if (!this.running) return;
     if (delayMs > 0) {
       if (this.retryTimers.has(path)) return;
-      const t = setTimeout(() => {
-        this.retryTimers.delete(path);
-        this.schedule(path);
-      }, delayMs);
-      this.retryTimers.set(path, t);
+      const now = Date.now();
+      const due = Math.ceil((now + delayMs) / RETRY_TICK_MS) * RETRY_TICK_MS;
+      let bucket = this.retryBuckets.get(due);
+      if (!bucket) {
+        const paths = new Set<string>();
+        const timer = setTimeout(() => {
+          this.retryBuckets.delete(due);
+          for (const p of paths) {
+            if (this.retryTimers.get(p) !== timer) continue;
+            this.retryTimers.delete(p);
+            this.retryDue.delete(p);
+            this.schedule(p);
+          }
+        }, due - now);
+        bucket = { timer, paths };
+        this.retryBuckets.set(due, bucket);
+      }
+      bucket.paths.add(path);
+      this.retryTimers.set(path, bucket.timer);
+      this.retryDue.set(path, due);
       return;
     }
     if (this.pending.has(path)) return;
@@ -1975,7 +2021,17 @@ export class SyncEngine {
         if (rel === null) return;
         if (rel === IGNORE_FILE) this.ignoreFileChanged();
         const key = this.keyOf(rel, false);
-        if (key) this.schedule(key);
+        if (key) {
+          // A file this folder already holds as synced (e.g. one this engine just renamed into place): nothing to plan.
+          if (this.unchangedSinceSynced(key)) return;
+          // A file being written is hashed only once it has settled for the small-file wait: plan it
+          // then (the events of one write, and of many files written together, coalesce into one
+          // batched pass) rather than now and again after a "still settling" re-plan.
+          const wait = Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS);
+          const due = this.retryDue.get(key);
+          if (due === undefined) this.schedule(key, wait);
+          else if (due > Date.now() + wait + RETRY_TICK_MS) this.schedule(key); // waiting out a failure's backoff: a new change is planned now
+        }
         // An invalid name is refused only while it exists (the event may be its removal).
         else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
       },
