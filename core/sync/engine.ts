@@ -239,6 +239,10 @@ export class SyncEngine {
   private readonly opts: SyncEngineOptions;
   private readonly log: Logger;
   private readonly folder: string;
+  /** `folder` with a trailing separator. */
+  private readonly folderPrefix: string;
+  /** Absolute path of the data directory. */
+  private readonly dataDirAbs: string;
   private hasher: Hasher | null;
   private readonly ownsHasher: boolean;
   private readonly stabilityMs: number;
@@ -327,6 +331,8 @@ export class SyncEngine {
   constructor(options: SyncEngineOptions) {
     this.opts = options;
     this.folder = resolve(options.folder);
+    this.folderPrefix = this.folder.endsWith(sep) ? this.folder : this.folder + sep;
+    this.dataDirAbs = resolve(options.dataDir);
     this.log = (options.logger ?? silentLogger).child({ mod: 'sync', node: options.nodeId });
     this.ownsHasher = !options.hasher;
     this.hasher = options.hasher ?? null;
@@ -1130,25 +1136,20 @@ export class SyncEngine {
   }
 
   /**
-   * chokidar can miss files written into a directory right after the directory is created (its
-   * listing of the new directory races the writes; seen in the bulk-sync bench: a few files of one
-   * new folder went unseen until the 60 s rescan). Files get no chokidar watch of their own, so
-   * chokidar's listing of a new directory reports none of its files either. A new directory is
-   * therefore listed at once (a file written right after its folder was made syncs without
-   * waiting) and again shortly after (files written while its watch was being set up), and files
-   * in it this engine has not seen yet are planned.
+   * Lists a directory the watcher reported as new (or changed without naming the entry) and
+   * plans the files in it this engine has not seen yet: files written into a new directory before
+   * its watch existed raise no event. The {@link FolderWatcher} watches a new directory before it
+   * reports it, so one listing after the report sees every file the watch may have missed.
    */
   private rescanDirSoon(absDir: string): void {
-    for (const ms of [0, 300, 2_000]) {
-      const t = setTimeout(() => {
-        this.dirTimers.delete(t);
-        if (!this.running) return;
-        // Only files this engine has never seen (applied or hashed ones are known already).
-        void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
-      }, ms);
-      t.unref?.();
-      this.dirTimers.add(t);
-    }
+    const t = setTimeout(() => {
+      this.dirTimers.delete(t);
+      if (!this.running) return;
+      // Only files this engine has never seen (applied or hashed ones are known already).
+      void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
+    }, 0);
+    t.unref?.();
+    this.dirTimers.add(t);
   }
 
   /**
@@ -1953,13 +1954,18 @@ export class SyncEngine {
   }
 
   private rel(absPath: string): string | null {
+    // Fast path (every watcher event comes here): a normalized path below the folder.
+    if (absPath.startsWith(this.folderPrefix) && absPath.length > this.folderPrefix.length && !absPath.includes(`${sep}.`)) {
+      const r = absPath.slice(this.folderPrefix.length);
+      return sep === '/' ? r : r.split(sep).join('/');
+    }
     const r = relative(this.folder, absPath);
     if (!r || r.startsWith('..')) return null;
     return sep === '/' ? r : r.split(sep).join('/');
   }
 
   private ignored(absPath: string): boolean {
-    const dataDir = resolve(this.opts.dataDir);
+    const dataDir = this.dataDirAbs;
     if (absPath === dataDir || absPath.startsWith(dataDir + sep)) return true;
     if (absPath === this.folder) return false;
     if (isTemporary(absPath)) return true;

@@ -129,8 +129,7 @@ export class FolderWatcher {
       void this.watchTree(dir, true);
       return;
     }
-    if (this.ignored(abs)) return;
-    this.checkWatched(abs);
+    this.checkWatched(abs); // a new directory is checked against `ignored` before it is watched
   }
 
   /** Brings the watch of `abs` in line with what is there now (a new, gone or replaced directory). */
