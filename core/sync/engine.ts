@@ -277,6 +277,8 @@ export class SyncEngine {
   private readonly retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Shared timers of {@link schedule}'s delayed paths, by due time (ms, a multiple of RETRY_TICK_MS). */
   private readonly retryDue = new Map<string, number>();
+  /** Watcher events: absolute path → when the plan they scheduled is due (later events until then are covered by it). */
+  private readonly eventDue = new Map<string, number>();
   private readonly retryBuckets = new Map<number, { timer: ReturnType<typeof setTimeout>; paths: Set<string> }>();
   private readonly settleTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Re-listings of directories chokidar reported as new (see {@link rescanDirSoon}). */
@@ -398,6 +400,7 @@ export class SyncEngine {
     this.retryTimers.clear();
     this.retryBuckets.clear();
     this.retryDue.clear();
+    this.eventDue.clear();
     this.settleTimers.clear();
     if (this.rescanTimer) clearInterval(this.rescanTimer);
     this.rescanTimer = null;
@@ -1210,6 +1213,7 @@ export class SyncEngine {
             if (this.retryTimers.get(p) !== timer) continue;
             this.retryTimers.delete(p);
             this.retryDue.delete(p);
+            if (this.eventDue.size > 0) this.eventDue.delete(this.abs(p));
             this.schedule(p);
           }
         }, due - now);
@@ -2022,6 +2026,13 @@ export class SyncEngine {
       entry: (dir, name) => {
         if (!this.running) return;
         const absPath = join(dir, name);
+        // A plan of this path is due within the settle wait and will see this change too (a file
+        // being written raises several events: create, writes, mode, times).
+        const due = this.eventDue.get(absPath);
+        if (due !== undefined) {
+          if (due >= Date.now()) return;
+          this.eventDue.delete(absPath);
+        }
         if (this.ignored(absPath)) return;
         const rel = this.rel(absPath);
         if (rel === null) return;
@@ -2034,9 +2045,12 @@ export class SyncEngine {
           // then (the events of one write, and of many files written together, coalesce into one
           // batched pass) rather than now and again after a "still settling" re-plan.
           const wait = Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS);
-          const due = this.retryDue.get(key);
-          if (due === undefined) this.schedule(key, wait);
-          else if (due > Date.now() + wait + RETRY_TICK_MS) this.schedule(key); // waiting out a failure's backoff: a new change is planned now
+          const retry = this.retryDue.get(key);
+          if (retry === undefined) {
+            this.schedule(key, wait);
+            const at = this.retryDue.get(key);
+            if (at !== undefined) this.eventDue.set(absPath, at);
+          } else if (retry > Date.now() + wait + RETRY_TICK_MS) this.schedule(key); // waiting out a failure's backoff: a new change is planned now
         }
         // An invalid name is refused only while it exists (the event may be its removal).
         else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);

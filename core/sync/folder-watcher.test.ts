@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rename, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -88,6 +88,20 @@ describe('FolderWatcher', () => {
     await waitFor('d watched again', () => seen.addDirs.includes(join(root, 'd')) && w!.watchedDirs().includes(join(root, 'd')));
     await writeFile(join(root, 'd', 'f.txt'), 'x');
     await waitFor('the event for d/f.txt', () => seen.entries.includes(join(root, 'd', 'f.txt')));
+  });
+
+  it('an attribute change of a watched directory (reported by Linux as a rename of itself) is not a removal', async () => {
+    await mkdir(join(root, 'd'));
+    const { seen, handlers } = recorder();
+    w = new FolderWatcher(root, () => false, handlers);
+    await w.start();
+    await chmod(join(root, 'd'), 0o700);
+    await utimes(join(root, 'd'), new Date(2020, 0, 1), new Date(2020, 0, 1));
+    await writeFile(join(root, 'd', 'after.txt'), 'x');
+    await waitFor('the event for d/after.txt', () => seen.entries.includes(join(root, 'd', 'after.txt')));
+    expect(seen.unlinkDirs).toEqual([]);
+    expect(seen.addDirs).toEqual([]);
+    expect(w.watchedDirs()).toContain(join(root, 'd'));
   });
 
   it('reports nothing after close', async () => {

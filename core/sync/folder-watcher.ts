@@ -43,11 +43,19 @@ function lstatOrNull(path: string): Stats | null {
   }
 }
 
+/**
+ * Identity of a directory: inode and birth time (a directory removed and made again may get the
+ * same inode number back at once; its birth time differs where the OS records one).
+ */
+function dirId(st: Stats): string {
+  return `${st.ino}:${st.birthtimeMs}`;
+}
+
 /** Watches a directory tree; see the module doc. */
 export class FolderWatcher {
   private readonly root: string;
-  /** Watched directories: their watch and inode (a directory replaced by a new one under the same name is watched again). */
-  private readonly watchers = new Map<string, { w: FSWatcher; ino: number }>();
+  /** Watched directories: their watch and identity (a directory replaced by a new one under the same name is watched again). */
+  private readonly watchers = new Map<string, { w: FSWatcher; id: string }>();
   private closed = false;
 
   /**
@@ -96,7 +104,7 @@ export class FolderWatcher {
       return;
     }
     w.on('error', (err) => this.onWatchError(dir, w, err));
-    this.watchers.set(dir, { w, ino: st.ino });
+    this.watchers.set(dir, { w, id: dirId(st) });
     if (report) this.on.addDir(dir);
     await this.listSubdirs(dir, report);
   }
@@ -120,10 +128,12 @@ export class FolderWatcher {
     const abs = join(dir, entry);
     this.on.entry(dir, entry, event === 'change' ? 'change' : 'rename');
     if (event !== 'rename') return;
-    // The watched directory itself removed or moved away: the OS names it by its own basename (and
-    // no such child exists). Its watch is dead even if a new directory of that name (maybe reusing
-    // the inode number) is there already: watch that one afresh.
+    // An event of the watched directory itself (removed, moved away, or only its attributes
+    // changed: Linux reports that as a rename too) names it by its own basename, with no such
+    // child. Its watch is dead unless the same directory ({@link dirId}) is still there.
     if (entry === basename(dir) && dir !== this.root && !lstatOrNull(abs)) {
+      const st = lstatOrNull(dir);
+      if (st?.isDirectory() && dirId(st) === this.watchers.get(dir)?.id) return;
       this.unwatchTree(dir);
       this.on.unlinkDir(dir);
       void this.watchTree(dir, true);
@@ -136,7 +146,7 @@ export class FolderWatcher {
   private checkWatched(abs: string): void {
     const st = lstatOrNull(abs);
     const cur = this.watchers.get(abs);
-    if (cur && (!st?.isDirectory() || st.ino !== cur.ino)) {
+    if (cur && (!st?.isDirectory() || dirId(st) !== cur.id)) {
       // Removed, replaced by a file, or removed and made again (the old watch is on the old directory).
       this.unwatchTree(abs);
       this.on.unlinkDir(abs);
