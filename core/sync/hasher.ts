@@ -49,6 +49,8 @@ function hasTsx(argv: readonly string[]): boolean {
   return argv.some((a, i) => /(^|[/\\])tsx([/\\]|$)|^--import=tsx|^tsx$/.test(a) || (a === '--import' && /tsx/.test(argv[i + 1] ?? '')));
 }
 
+/** Fewest tasks per message when a turn's calls are split over the threads. */
+const MIN_SPLIT_TASKS = 8;
 /** Most {@link Hasher.scanFile} calls sent to a worker in one message. */
 const SCAN_BATCH = 32;
 /** Writes smaller than this (bytes) may share one worker task with others made in the same event-loop turn. */
@@ -111,7 +113,9 @@ class TurnBatcher<T extends ScanFileTask | WriteBlocksTask, R> {
     const all = this.queue;
     this.queue = [];
     this.bytes = 0;
-    const per = Math.min(this.maxTasks, Math.ceil(all.length / this.spread));
+    // Split over the threads only when each message still carries a few tasks: a message costs
+    // the main thread more than hashing a few small files costs a worker.
+    const per = Math.min(this.maxTasks, Math.max(MIN_SPLIT_TASKS, Math.ceil(all.length / this.spread)));
     for (let i = 0; i < all.length; i += per) {
       const batch = all.slice(i, i + per);
       const transferList = [...new Set(batch.flatMap((b) => (b.task.kind === 'writeBlocks' ? b.task.items.map((it) => it.data.buffer as ArrayBuffer) : [])))];
