@@ -38,7 +38,7 @@ import { DEFAULT_VERSIONING, VersionStore, type VersioningOptions } from './vers
 import { planPath } from './planner';
 import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
-import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, isSingleBlock, type BlockInfo } from './blocks';
+import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
 /** KV prefix of file locks: `locks/<path>` → JSON `LockInfo` (written by the lock manager). */
@@ -1351,7 +1351,14 @@ export class SyncEngine {
     // A large remote file starts ahead of queued small ones: its transfer is bound by bandwidth,
     // theirs by round trips, so the two overlap instead of the large one trailing a bulk sync.
     const rec = this.index.get(path)?.record;
-    await this.acquire(!!rec && !rec.deleted && rec.size > SMALL_FILE && rec.modifiedBy !== this.opts.nodeId && this.state.get(path)?.sha256 !== rec.sha256);
+    let first = !!rec && !rec.deleted && rec.size > SMALL_FILE && rec.modifiedBy !== this.opts.nodeId && this.state.get(path)?.sha256 !== rec.sha256;
+    // Likewise a local file of several blocks while paths queue for a slot (a bulk copy into the
+    // folder): hashed and committed early, its bytes travel while the small files still commit.
+    if (!first && this.active >= this.concurrency && this.slotWaiters.length > 0) {
+      const st = lstatOrNull(this.abs(path));
+      first = !!st && st.isFile() && st.size > MIN_BLOCK_SIZE && this.state.get(path)?.size !== st.size;
+    }
+    await this.acquire(first);
     this.pending.delete(path);
     try {
       if (!this.running) return;
