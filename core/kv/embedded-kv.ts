@@ -9,8 +9,8 @@
  *   replies are on the wire first), advance. Ready.messages may go out before the fsync: Raft holds
  *   back every message that depends on unpersisted state (votes, append acknowledgements) until
  *   advance(); a leader's AppendEntries may precede its own fsync (thesis §10.2.1), and its own
- *   entries count toward commit only once durable. With `asyncPersist` ('auto' by default: while
- *   fsyncs are slow, see {@link PersistMode}) a Ready with entries is persisted off the event loop (`Wal.saveAsync`); Raft keeps taking input
+ *   entries count toward commit only once durable. With `asyncPersist` (off by default; 'auto':
+ *   while fsyncs are slow, see {@link PersistMode}) a Ready with entries is persisted off the event loop (`Wal.saveAsync`); Raft keeps taking input
  *   meanwhile but hands out no new Ready until advance(), which runs after the fsync.
  * - Batching (group commit): Raft input that arrives in one event-loop turn (peer messages,
  *   client proposals) is stepped first and driven once at the end of the turn
@@ -97,10 +97,13 @@ export interface EmbeddedKvOptions {
   join?: boolean;
   /**
    * Persist Readies with entries off the event loop (`Wal.saveAsync`; advance() after the fsync):
-   * true always, false never, `'auto'` (default) while the disk is slow — see {@link PersistMode}:
+   * true always, false never (default), `'auto'` while the disk is slow — see {@link PersistMode}:
    * a write + fsync that blocks the event loop for milliseconds also holds up every peer message,
    * client reply and file transfer of the node, while on a fast disk (or tmpfs) the thread-pool
-   * round trip costs more than the fsync it moves.
+   * round trip costs more than the fsync it moves. Not the default: with the off-loop path in use
+   * (true, or 'auto' on a loaded machine) the integration tests "enforces a lock" (earlier) and
+   * compaction-membership (C's remote watch after its SIGKILL restart never reaches 170 events;
+   * 2 of 3 parallel runs under load) time out; under investigation.
    */
   asyncPersist?: boolean | 'auto';
   /** How the leader confirms linearizable reads: `RaftConfig.readOnly` (default 'safe'; 'lease-based' needs the same on every node). */
@@ -267,7 +270,7 @@ export class EmbeddedKv implements ReplicatedKV {
       preferred: options.preferred ?? false,
       seed: options.seed ?? `${options.clusterId}/${options.id}`,
       requestTimeoutMs: options.requestTimeoutMs ?? 5000,
-      asyncPersist: options.asyncPersist ?? 'auto',
+      asyncPersist: options.asyncPersist ?? false,
       walPreallocateBytes: options.walPreallocateBytes ?? WAL_PREALLOCATE_BYTES,
       snapshotEntries: options.snapshotEntries ?? 10_000,
       snapshotCatchUpEntries: options.snapshotCatchUpEntries ?? 1_000,
