@@ -12,7 +12,7 @@
  * `--keep` (keep the temp dir), `--timeout S`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -69,7 +69,22 @@ interface Pair {
   dir: string;
   folderA: string;
   folderB: string;
+  /** CPU seconds (user + system) each node process has used so far, by node id (Linux /proc; empty elsewhere). */
+  cpu(): Record<string, number>;
   stop(): Promise<void>;
+}
+
+/** User + system CPU seconds of process `pid` so far, from /proc/<pid>/stat; null where unavailable. */
+export function processCpuS(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields 14 and 15 (utime, stime) are the 12th and 13th after the command name, in clock ticks (100/s on Linux).
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
 }
 
 /** Starts nodes A and B as `clusterdesk node` processes and waits until a file written on A reaches B. */
@@ -105,6 +120,14 @@ async function startClusterDesk(keep: boolean): Promise<Pair> {
     dir,
     folderA: join(dir, 'A', 'folder'),
     folderB: join(dir, 'B', 'folder'),
+    cpu() {
+      const out: Record<string, number> = {};
+      ['A', 'B'].forEach((id, i) => {
+        const s = processCpuS(children[i]?.pid);
+        if (s !== null) out[id] = s;
+      });
+      return out;
+    },
     async stop() {
       for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
       const deadline = Date.now() + 15_000;
@@ -153,7 +176,14 @@ export async function runSyncBench(argv: string[]): Promise<void> {
 
   const pair = await startClusterDesk(keep);
   try {
-    results.push(await benchSync('clusterdesk', pair.folderA, pair.folderB, argv));
+    const before = pair.cpu();
+    const r = await benchSync('clusterdesk', pair.folderA, pair.folderB, argv);
+    const after = pair.cpu();
+    // CPU seconds each node spent during the workloads (bulk copy and latency edits; startup excluded).
+    const cpuS: Record<string, number> = {};
+    for (const id of Object.keys(after)) cpuS[id] = +(after[id]! - (before[id] ?? 0)).toFixed(2);
+    if (Object.keys(cpuS).length > 0) console.log(JSON.stringify({ system: 'clusterdesk', workload: 'sync', cpuS }));
+    results.push(r);
   } finally {
     await pair.stop();
     if (keep) console.error(`clusterdesk data kept in ${pair.dir}`);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { normalizePath } from '../sync/paths';
 import { silentLogger } from '../common/logger';
-import { GrpcBlobFetcher, MAX_GET_BLOCKS, PeerClients, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
+import { encodeBlockReply, GrpcBlobFetcher, MAX_GET_BLOCKS, PeerClients, peerProto, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -251,5 +251,29 @@ describe('GetObject of a kept version (restoring a committed version from a peer
     // Still serving.
     await fetcher.fetchKept('S', 'doc.txt', sha(kept), join(dir, 'again'));
     expect(await readFile(join(dir, 'again'))).toEqual(kept);
+  });
+});
+
+describe('encodeBlockReply (the GetBlocks response serializer)', () => {
+  it('is read back by the protobuf decoder as written, for every field shape', () => {
+    const method = peerProto().Data.service.GetBlocks;
+    const decode = (b: Buffer): { index: number; data: Buffer; missing: boolean } => method.responseDeserialize(b);
+    const big = randomBytes(128 * 1024);
+    for (const msg of [
+      { index: 0, data: big },
+      { index: 1, data: Buffer.from('x') },
+      { index: 127, data: big },
+      { index: 128, data: big.subarray(5, 300) },
+      { index: 255, missing: true },
+      { index: 0, missing: true },
+      { index: 70_000, data: Buffer.alloc(0) },
+    ]) {
+      const got = decode(encodeBlockReply(msg));
+      expect(got.index).toBe(msg.index);
+      expect(got.missing).toBe(!!msg.missing);
+      expect(Buffer.from(got.data ?? []).equals(Buffer.from(msg.data ?? []))).toBe(true);
+      // The same bytes protobufjs would have written.
+      expect(encodeBlockReply(msg).equals(method.responseSerialize(msg))).toBe(true);
+    }
   });
 });

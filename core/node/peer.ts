@@ -228,6 +228,54 @@ export interface PeerHandlers {
   keptVersionFile?(path: string, sha256: string): Promise<string | null>;
 }
 
+/** Appends `n` (a non-negative safe integer) as a protobuf varint at `buf[at]`; returns the next offset. */
+function putVarint(buf: Buffer, at: number, n: number): number {
+  while (n > 0x7f) {
+    buf[at++] = (n % 0x80) | 0x80;
+    n = Math.floor(n / 0x80);
+  }
+  buf[at++] = n;
+  return at;
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n > 0x7f) {
+    n = Math.floor(n / 0x80);
+    len++;
+  }
+  return len;
+}
+
+/**
+ * Wire encoding of one `BlockReply` (`peer.proto`: index = 1 varint, data = 2 bytes, missing = 3
+ * bool; a field is written when set, as protobufjs does), written straight into one buffer: the
+ * block's bytes are copied once, without protobufjs' per-message object handling. The server's
+ * response serializer of `GetBlocks` (the bulk of a sync's bytes); the client decodes it with
+ * protobufjs.
+ */
+export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missing?: boolean }): Buffer {
+  const { index, data, missing } = msg;
+  const size = (index != null ? 1 + varintLength(index) : 0) + (data != null ? 1 + varintLength(data.byteLength) + data.byteLength : 0) + (missing != null ? 2 : 0);
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  if (index != null) {
+    out[at++] = 0x08;
+    at = putVarint(out, at, index);
+  }
+  if (data != null) {
+    out[at++] = 0x12;
+    at = putVarint(out, at, data.byteLength);
+    out.set(data, at);
+    at += data.byteLength;
+  }
+  if (missing != null) {
+    out[at++] = 0x18;
+    out[at++] = missing ? 1 : 0;
+  }
+  return out;
+}
+
 /** Most hashes one `GetBlocks` call may ask for (more is refused with INVALID_ARGUMENT). */
 export const MAX_GET_BLOCKS = 256;
 /** Block reads a `GetBlocks` call keeps in flight on the serving node. */
@@ -337,7 +385,9 @@ export async function startPeerServer(opts: {
     GetMetrics: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, handlers.metrics()),
     ListLocal: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { versions: handlers.localFiles() }),
   });
-  server.addService(Data.service, {
+  // GetBlocks replies are encoded by hand (encodeBlockReply): the bulk of a sync's bytes.
+  const dataService = { ...Data.service, GetBlocks: { ...Data.service.GetBlocks, responseSerialize: encodeBlockReply } };
+  server.addService(dataService, {
     GetObject: (call: grpc.ServerWritableStream<Record<string, unknown>, unknown>) => {
       const sha = String(call.request.sha256 ?? '');
       // A server stream ends with a status by emitting 'error' with { code, details } (grpc-js).

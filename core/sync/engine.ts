@@ -24,11 +24,11 @@ import { setMaxListeners } from 'node:events';
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type Stats } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { CorruptionError, LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
+import { FolderWatcher } from './folder-watcher';
 import { Hasher, type ScanFileResult } from './hasher';
 import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
@@ -38,7 +38,7 @@ import { DEFAULT_VERSIONING, VERSIONS_DIR, VersionStore, type VersioningOptions 
 import { planPath } from './planner';
 import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
-import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, isSingleBlock, type BlockInfo } from './blocks';
+import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
 /** KV prefix of file locks: `locks/<path>` → JSON `LockInfo` (written by the lock manager). */
@@ -190,6 +190,8 @@ const COMMITS_IN_FLIGHT = 4;
  * (one Raft entry and one fsync each); with it, a few hundred.
  */
 const COMMIT_LINGER_MS = 100;
+/** Granularity (ms) of delayed re-plans: paths due within one tick share a timer (see SyncEngine `schedule`). */
+const RETRY_TICK_MS = 5;
 /** Staging directory (inside dataDir) for files about to be renamed into the folder. */
 const STAGING_DIR = 'staging';
 /** sync-state.json is rewritten at most every 50 ms + 1 ms per entry, capped here (a lost save only costs re-hashing). */
@@ -244,6 +246,10 @@ export class SyncEngine {
   private readonly opts: SyncEngineOptions;
   private readonly log: Logger;
   private readonly folder: string;
+  /** `folder` with a trailing separator. */
+  private readonly folderPrefix: string;
+  /** Absolute path of the data directory. */
+  private readonly dataDirAbs: string;
   private hasher: Hasher | null;
   private readonly ownsHasher: boolean;
   private readonly stabilityMs: number;
@@ -276,6 +282,11 @@ export class SyncEngine {
   /** Paths found by a folder scan, not yet scheduled (fed into `chains` by {@link pumpScan}; insertion order). */
   private readonly scanQueue = new Set<string>();
   private readonly retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Shared timers of {@link schedule}'s delayed paths, by due time (ms, a multiple of RETRY_TICK_MS). */
+  private readonly retryDue = new Map<string, number>();
+  /** Watcher events: absolute path → when the plan they scheduled is due (later events until then are covered by it). */
+  private readonly eventDue = new Map<string, number>();
+  private readonly retryBuckets = new Map<number, { timer: ReturnType<typeof setTimeout>; paths: Set<string> }>();
   private readonly settleTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Re-listings of directories chokidar reported as new (see {@link rescanDirSoon}). */
   private readonly dirTimers = new Set<ReturnType<typeof setTimeout>>();
@@ -286,7 +297,7 @@ export class SyncEngine {
   private readonly slotWaiters: (() => void)[] = [];
 
   private readonly changeListeners = new Set<(paths: string[]) => void>();
-  private watcher: FSWatcher | null = null;
+  private watcher: FolderWatcher | null = null;
   private kvWatches: Watcher[] = [];
   private running = false;
   private abort = SyncEngine.newAbort();
@@ -329,6 +340,8 @@ export class SyncEngine {
   constructor(options: SyncEngineOptions) {
     this.opts = options;
     this.folder = resolve(options.folder);
+    this.folderPrefix = this.folder.endsWith(sep) ? this.folder : this.folder + sep;
+    this.dataDirAbs = resolve(options.dataDir);
     this.log = (options.logger ?? silentLogger).child({ mod: 'sync', node: options.nodeId });
     this.ownsHasher = !options.hasher;
     this.hasher = options.hasher ?? null;
@@ -392,12 +405,15 @@ export class SyncEngine {
     for (const t of [...this.retryTimers.values(), ...this.settleTimers.values(), ...this.dirTimers]) clearTimeout(t);
     this.dirTimers.clear();
     this.retryTimers.clear();
+    this.retryBuckets.clear();
+    this.retryDue.clear();
+    this.eventDue.clear();
     this.settleTimers.clear();
     if (this.rescanTimer) clearInterval(this.rescanTimer);
     this.rescanTimer = null;
     if (this.lockPollTimer) clearInterval(this.lockPollTimer);
     this.lockPollTimer = null;
-    await this.watcher?.close();
+    this.watcher?.close();
     this.watcher = null;
     this.abort.abort();
     const drained = await Promise.race([this.drain().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_DRAIN_MS).unref?.())]);
@@ -1174,31 +1190,26 @@ export class SyncEngine {
   }
 
   /**
-   * chokidar can miss files written into a directory right after the directory is created (its
-   * listing of the new directory races the writes; seen in the bulk-sync bench: a few files of one
-   * new folder went unseen until the 60 s rescan). Files get no chokidar watch of their own, so
-   * chokidar's listing of a new directory reports none of its files either. A new directory is
-   * therefore listed at once (a file written right after its folder was made syncs without
-   * waiting) and again shortly after (files written while its watch was being set up), and files
-   * in it this engine has not seen yet are planned.
+   * Lists a directory the watcher reported as new (or changed without naming the entry) and
+   * plans the files in it this engine has not seen yet: files written into a new directory before
+   * its watch existed raise no event. The {@link FolderWatcher} watches a new directory before it
+   * reports it, so one listing after the report sees every file the watch may have missed.
    */
   private rescanDirSoon(absDir: string): void {
-    for (const ms of [0, 300, 2_000]) {
-      const t = setTimeout(() => {
-        this.dirTimers.delete(t);
-        if (!this.running) return;
-        // Only files this engine has never seen (applied or hashed ones are known already).
-        void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
-      }, ms);
-      t.unref?.();
-      this.dirTimers.add(t);
-    }
+    const t = setTimeout(() => {
+      this.dirTimers.delete(t);
+      if (!this.running) return;
+      // Only files this engine has never seen (applied or hashed ones are known already).
+      void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
+    }, 0);
+    t.unref?.();
+    this.dirTimers.add(t);
   }
 
   /**
-   * Re-plans `path` once the watcher has settled after a write of ours. chokidar cancels an
-   * `add` still waiting for awaitWriteFinish when the file is removed, and then drops the
-   * `unlink` too; a delete made just after we wrote the file would otherwise go unseen.
+   * Re-plans `path` a while after a write of ours, unless it still holds exactly what was synced
+   * ({@link unchangedSinceSynced}): a safety net should the event of a change made just after
+   * our write be lost.
    */
   private settleCheck(path: string): void {
     if (!this.running) return;
@@ -1206,23 +1217,63 @@ export class SyncEngine {
     if (old) clearTimeout(old);
     const t = setTimeout(() => {
       this.settleTimers.delete(path);
-      this.schedule(path);
+      if (!this.unchangedSinceSynced(path)) this.schedule(path);
     }, this.stabilityMs * 3 + 300);
     t.unref?.();
     this.settleTimers.set(path, t);
   }
 
+  /**
+   * True when `path` is a regular file whose size and mtime (one lstat on this thread) are those
+   * this folder last synced, that synced state is the newest index record (a live one), and no
+   * lock, read-only mode, refusal or queued work concerns it: planning it would find nothing to do
+   * (readLocal trusts size and mtime the same way). A watcher event for such a path — typically
+   * the rename of a file this engine just placed, or an attribute change — is dropped instead of
+   * costing a reconcile and a hash-worker round trip.
+   */
+  private unchangedSinceSynced(path: string): boolean {
+    const s = this.state.get(path);
+    if (!s || s.sha256 === null || s.size === undefined || s.mtimeMs === undefined) return false;
+    const idx = this.index.get(path);
+    if (!idx || idx.record.deleted || idx.modRevision !== s.modRevision || idx.record.sha256 !== s.sha256) return false;
+    if (path === IGNORE_FILE || this.chains.has(path) || this.locks.has(path) || this.readOnlyByUs.has(path) || this.refusedPaths.has(path)) return false;
+    const st = lstatOrNull(this.abs(path));
+    return !!st && st.isFile() && st.size === s.size && st.mtimeMs === s.mtimeMs;
+  }
+
   // ---------------------------------------------------------------- scheduling
 
+  /**
+   * Plans `path` now, or after `delayMs` (a path already waiting keeps its time). Delayed paths
+   * share timers due on the same {@link RETRY_TICK_MS} tick, so paths that become due together
+   * (the files of a bulk copy settling) are planned in one event-loop turn and their hash-worker
+   * tasks go out as one batch.
+   */
   private schedule(path: string, delayMs = 0): void {
     if (!this.running) return;
     if (delayMs > 0) {
       if (this.retryTimers.has(path)) return;
-      const t = setTimeout(() => {
-        this.retryTimers.delete(path);
-        this.schedule(path);
-      }, delayMs);
-      this.retryTimers.set(path, t);
+      const now = Date.now();
+      const due = Math.ceil((now + delayMs) / RETRY_TICK_MS) * RETRY_TICK_MS;
+      let bucket = this.retryBuckets.get(due);
+      if (!bucket) {
+        const paths = new Set<string>();
+        const timer = setTimeout(() => {
+          this.retryBuckets.delete(due);
+          for (const p of paths) {
+            if (this.retryTimers.get(p) !== timer) continue;
+            this.retryTimers.delete(p);
+            this.retryDue.delete(p);
+            if (this.eventDue.size > 0) this.eventDue.delete(this.abs(p));
+            this.schedule(p);
+          }
+        }, due - now);
+        bucket = { timer, paths };
+        this.retryBuckets.set(due, bucket);
+      }
+      bucket.paths.add(path);
+      this.retryTimers.set(path, bucket.timer);
+      this.retryDue.set(path, due);
       return;
     }
     if (this.pending.has(path)) return;
@@ -1351,7 +1402,14 @@ export class SyncEngine {
     // A large remote file starts ahead of queued small ones: its transfer is bound by bandwidth,
     // theirs by round trips, so the two overlap instead of the large one trailing a bulk sync.
     const rec = this.index.get(path)?.record;
-    await this.acquire(!!rec && !rec.deleted && rec.size > SMALL_FILE && rec.modifiedBy !== this.opts.nodeId && this.state.get(path)?.sha256 !== rec.sha256);
+    let first = !!rec && !rec.deleted && rec.size > SMALL_FILE && rec.modifiedBy !== this.opts.nodeId && this.state.get(path)?.sha256 !== rec.sha256;
+    // Likewise a local file of several blocks while paths queue for a slot (a bulk copy into the
+    // folder): hashed and committed early, its bytes travel while the small files still commit.
+    if (!first && this.active >= this.concurrency && this.slotWaiters.length > 0) {
+      const st = lstatOrNull(this.abs(path));
+      first = !!st && st.isFile() && st.size > MIN_BLOCK_SIZE && this.state.get(path)?.size !== st.size;
+    }
+    await this.acquire(first);
     this.pending.delete(path);
     try {
       if (!this.running) return;
@@ -1958,13 +2016,18 @@ export class SyncEngine {
   }
 
   private rel(absPath: string): string | null {
+    // Fast path (every watcher event comes here): a normalized path below the folder.
+    if (absPath.startsWith(this.folderPrefix) && absPath.length > this.folderPrefix.length && !absPath.includes(`${sep}.`)) {
+      const r = absPath.slice(this.folderPrefix.length);
+      return sep === '/' ? r : r.split(sep).join('/');
+    }
     const r = relative(this.folder, absPath);
     if (!r || r.startsWith('..')) return null;
     return sep === '/' ? r : r.split(sep).join('/');
   }
 
   private ignored(absPath: string): boolean {
-    const dataDir = resolve(this.opts.dataDir);
+    const dataDir = this.dataDirAbs;
     if (absPath === dataDir || absPath.startsWith(dataDir + sep)) return true;
     if (absPath === this.folder) return false;
     if (isTemporary(absPath)) return true;
@@ -2009,59 +2072,63 @@ export class SyncEngine {
   }
 
   /**
-   * Watches the folder's directories (chokidar; one OS watch per directory, not per file: a
-   * 100,000-file folder needs ~100 inotify watches instead of 100,000, and no per-file watcher
-   * objects and Stats). A directory's watch reports every change of an entry in it (Linux
-   * inotify, macOS FSEvents, Windows ReadDirectoryChangesW); those raw events name the entry,
-   * which is then planned (a plan works out itself whether it was added, changed or removed).
-   * Missed events are caught by the periodic rescan, as before.
+   * Watches the folder's directories ({@link FolderWatcher}: one OS watch per directory, not per
+   * file: a 100,000-file folder needs ~100 inotify watches instead of 100,000, and no per-file
+   * watcher objects and Stats). A directory's watch reports every change of an entry in it (Linux
+   * inotify, macOS FSEvents/kqueue, Windows ReadDirectoryChangesW); those raw events name the
+   * entry, which is then planned (a plan works out itself whether it was added, changed or
+   * removed). Missed events are caught by the periodic rescan.
    */
   private async startFolderWatcher(): Promise<void> {
-    const w = chokidarWatch(this.folder, {
-      ignoreInitial: true,
-      persistent: true,
-      // Regular files get no watch of their own: their directory's watch reports them (see 'raw' below).
-      ignored: (p: string, st?: Stats) => this.ignored(p) || (st?.isFile() ?? false),
-      followSymlinks: false, // a symlink is reported as itself and refused, never followed
-      // No awaitWriteFinish: readLocal waits for a stable mtime and re-stats around the hash.
-    });
-    w.on('raw', (_event: string, name: unknown, details: unknown) => {
-      const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
-      if (!this.running || typeof dir !== 'string') return;
-      if (typeof name !== 'string' || name === '') {
-        this.rescanDirSoon(resolve(dir)); // the OS did not say which entry changed: list the directory again
-        return;
-      }
-      const absPath = resolve(dir, name);
-      if (this.ignored(absPath)) return;
-      const rel = this.rel(absPath);
-      if (rel === null) return;
-      if (rel === IGNORE_FILE) this.ignoreFileChanged();
-      const key = this.keyOf(rel, false);
-      if (key) this.schedule(key);
-      // An invalid name is refused only while it exists (the event may be its removal).
-      else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
-    });
-    w.on('all', (event, absPath) => {
-      const rel = this.rel(absPath);
-      if (rel === null) return;
-      if (event === 'unlinkDir') {
+    const w = new FolderWatcher(this.folder, (p) => this.ignored(p), {
+      entry: (dir, name) => {
+        if (!this.running) return;
+        const absPath = join(dir, name);
+        // A plan of this path is due within the settle wait and will see this change too (a file
+        // being written raises several events: create, writes, mode, times).
+        const due = this.eventDue.get(absPath);
+        if (due !== undefined) {
+          if (due >= Date.now()) return;
+          this.eventDue.delete(absPath);
+        }
+        if (this.ignored(absPath)) return;
+        const rel = this.rel(absPath);
+        if (rel === null) return;
+        if (rel === IGNORE_FILE) this.ignoreFileChanged();
+        const key = this.keyOf(rel, false);
+        if (key) {
+          // A file this folder already holds as synced (e.g. one this engine just renamed into place): nothing to plan.
+          if (this.unchangedSinceSynced(key)) return;
+          // A file being written is hashed only once it has settled for the small-file wait: plan it
+          // then (the events of one write, and of many files written together, coalesce into one
+          // batched pass) rather than now and again after a "still settling" re-plan.
+          const wait = Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS);
+          const retry = this.retryDue.get(key);
+          if (retry === undefined) {
+            this.schedule(key, wait);
+            const at = this.retryDue.get(key);
+            if (at !== undefined) this.eventDue.set(absPath, at);
+          } else if (retry > Date.now() + wait + RETRY_TICK_MS) this.schedule(key); // waiting out a failure's backoff: a new change is planned now
+        }
+        // An invalid name is refused only while it exists (the event may be its removal).
+        else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
+      },
+      unknown: (dir) => {
+        if (this.running) this.rescanDirSoon(dir); // the OS did not say which entry changed: list the directory again
+      },
+      addDir: (dir) => {
+        if (this.running) this.rescanDirSoon(dir);
+      },
+      unlinkDir: (dir) => {
+        const rel = this.rel(dir);
+        if (rel === null || !this.running) return;
         const prefix = rel + '/';
         for (const p of new Set([...this.index.keys(), ...this.state.keys()])) if (p.startsWith(prefix)) this.schedule(p);
-        return;
-      }
-      if (event === 'addDir') {
-        this.rescanDirSoon(absPath);
-        return;
-      }
-      if (event !== 'add' && event !== 'change' && event !== 'unlink') return;
-      if (rel === IGNORE_FILE) this.ignoreFileChanged();
-      const key = this.keyOf(rel);
-      if (key) this.schedule(key);
+      },
+      error: (err, dir) => this.log.error({ err: err.message, dir }, 'folder watcher error'),
     });
-    w.on('error', (err) => this.log.error({ err: (err as Error).message }, 'folder watcher error'));
-    await new Promise<void>((r) => w.once('ready', () => r()));
     this.watcher = w;
+    await w.start();
   }
 
   /**

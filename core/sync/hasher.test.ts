@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Hasher } from './hasher';
+import { Hasher, ownsBuffer } from './hasher';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-hasher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -97,6 +97,36 @@ describe('Hasher', () => {
         expect(readFileSync(join(dir, `w${i}.bin`)).equals(bodies[i]!)).toBe(true);
         expect(statSync(join(dir, `w${i}.bin`)).mtimeMs).toBe(mtimeMs);
       });
+    } finally {
+      await h.destroy();
+    }
+  }, 60_000);
+
+  it('hands a block that owns its buffer to the worker without a copy; copies views into shared buffers', async () => {
+    const h = new Hasher({ threads: 1 });
+    try {
+      const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+      // A 128 KiB block alone in its buffer but for a 10-byte header (a gRPC reply of its own).
+      const frame = new Uint8Array(10 + (128 << 10)).map((_, i) => (i * 7) % 251);
+      const own = frame.subarray(10);
+      const ownHash = sha(own);
+      // Two 96 KiB blocks sharing one buffer: each is only half of it.
+      const shared = new Uint8Array(192 << 10).map((_, i) => (i * 13) % 253);
+      const [s1, s2] = [shared.subarray(0, 96 << 10), shared.subarray(96 << 10)];
+      const [h1, h2] = [sha(s1), sha(s2)];
+      expect([ownsBuffer(own), ownsBuffer(s1), ownsBuffer(Buffer.from('small'))]).toEqual([true, false, false]);
+      const r = await h.writeBlocksFinish(join(dir, 'own.bin'), [
+        { offset: 0, hash: ownHash, data: own },
+        { offset: 128 << 10, hash: h1, data: s1 },
+        { offset: (128 + 96) << 10, hash: h2, data: s2 },
+      ]);
+      expect(r.ok).toEqual([true, true, true]);
+      expect(frame.buffer.byteLength).toBe(0); // transferred (detached here), not copied
+      expect(shared.byteLength).toBe(192 << 10); // copied: the shared buffer stays usable
+      const got = readFileSync(join(dir, 'own.bin'));
+      expect(sha(got.subarray(0, 128 << 10))).toBe(ownHash);
+      expect(sha(got.subarray(128 << 10, (128 + 96) << 10))).toBe(h1);
+      expect(sha(got.subarray((128 + 96) << 10))).toBe(h2);
     } finally {
       await h.destroy();
     }

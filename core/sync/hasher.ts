@@ -49,12 +49,34 @@ function hasTsx(argv: readonly string[]): boolean {
   return argv.some((a, i) => /(^|[/\\])tsx([/\\]|$)|^--import=tsx|^tsx$/.test(a) || (a === '--import' && /tsx/.test(argv[i + 1] ?? '')));
 }
 
+/** Fewest tasks per message when a turn's calls are split over the threads. */
+const MIN_SPLIT_TASKS = 8;
 /** Most {@link Hasher.scanFile} calls sent to a worker in one message. */
 const SCAN_BATCH = 32;
 /** Writes smaller than this (bytes) may share one worker task with others made in the same event-loop turn. */
 const WRITE_BATCH_BYTES = 1 << 20;
 /** Most writes in one shared worker task. */
 const WRITE_BATCH_TASKS = 64;
+
+/** Bytes of its backing buffer a block may leave unused and still be transferred without a copy (a reply message's header). */
+const TRANSFER_SLACK = 64;
+/**
+ * Smallest block transferred without a copy. Larger than an HTTP/2 frame (16 KiB), so such a
+ * block arrived in a buffer of its own (gRPC joins a message spanning frames into a new buffer);
+ * smaller blocks are cheap to copy and may be views into a shared read buffer.
+ */
+const TRANSFER_MIN = 64 << 10;
+
+/**
+ * True when `data` may be handed to a worker by transferring its backing ArrayBuffer: it is at
+ * least {@link TRANSFER_MIN} bytes and covers all of its buffer but at most {@link TRANSFER_SLACK}
+ * bytes (so no other data lives there; Node's shared Buffer pool, which is untransferable, only
+ * holds Buffers under 4 KiB).
+ */
+export function ownsBuffer(data: Uint8Array): boolean {
+  const buf = data.buffer;
+  return buf instanceof ArrayBuffer && data.byteLength >= TRANSFER_MIN && buf.byteLength !== Buffer.poolSize && buf.byteLength - data.byteLength <= TRANSFER_SLACK;
+}
 
 /** A worker's HashFailure as an Error carrying the fs `code` (thrown errors lose it across threads). */
 function failureError(f: HashFailure, path?: string): Error {
@@ -91,10 +113,12 @@ class TurnBatcher<T extends ScanFileTask | WriteBlocksTask, R> {
     const all = this.queue;
     this.queue = [];
     this.bytes = 0;
-    const per = Math.min(this.maxTasks, Math.ceil(all.length / this.spread));
+    // Split over the threads only when each message still carries a few tasks: a message costs
+    // the main thread more than hashing a few small files costs a worker.
+    const per = Math.min(this.maxTasks, Math.max(MIN_SPLIT_TASKS, Math.ceil(all.length / this.spread)));
     for (let i = 0; i < all.length; i += per) {
       const batch = all.slice(i, i + per);
-      const transferList = batch.flatMap((b) => (b.task.kind === 'writeBlocks' ? b.task.items.map((it) => it.data.buffer as ArrayBuffer) : []));
+      const transferList = [...new Set(batch.flatMap((b) => (b.task.kind === 'writeBlocks' ? b.task.items.map((it) => it.data.buffer as ArrayBuffer) : [])))];
       const msg: BatchTask = { kind: 'batch', tasks: batch.map((b) => b.task) };
       (this.pool.run(msg, { transferList }) as Promise<(R | HashFailure)[] | HashFailure>).then(
         (rs) => {
@@ -181,8 +205,16 @@ export class Hasher {
    */
   async writeBlocksFinish(dest: string, items: WriteBlocksTask['items'], finish?: { mtimeMs: number }): Promise<BlocksResult> {
     // A Uint8Array view is cloned with its WHOLE backing buffer (gRPC hands out views into large
-    // receive buffers): copy each block into its own buffer and transfer it, not the whole frame.
+    // receive buffers): a block that is (nearly) all of its buffer — a block big enough to have
+    // its own reply message — is transferred as it is; any other is copied into its own buffer
+    // first, so the frame holding other blocks is not sent (or detached). The caller must not use
+    // `items[].data` afterwards.
+    const seen = new Set<ArrayBufferLike>();
     const own = items.map((it) => {
+      if (ownsBuffer(it.data) && !seen.has(it.data.buffer)) {
+        seen.add(it.data.buffer);
+        return it;
+      }
       const data = new Uint8Array(it.data.byteLength);
       data.set(it.data);
       return { ...it, data };
