@@ -24,11 +24,11 @@ import { setMaxListeners } from 'node:events';
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type Stats } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { CorruptionError, LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
-import { FolderWatcher } from './folder-watcher';
 import { Hasher, type ScanFileResult } from './hasher';
 import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
@@ -297,7 +297,7 @@ export class SyncEngine {
   private readonly slotWaiters: (() => void)[] = [];
 
   private readonly changeListeners = new Set<(paths: string[]) => void>();
-  private watcher: FolderWatcher | null = null;
+  private watcher: FSWatcher | null = null;
   private kvWatches: Watcher[] = [];
   private running = false;
   private abort = SyncEngine.newAbort();
@@ -413,7 +413,7 @@ export class SyncEngine {
     this.rescanTimer = null;
     if (this.lockPollTimer) clearInterval(this.lockPollTimer);
     this.lockPollTimer = null;
-    this.watcher?.close();
+    await this.watcher?.close();
     this.watcher = null;
     this.abort.abort();
     const drained = await Promise.race([this.drain().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), STOP_DRAIN_MS).unref?.())]);
@@ -1190,20 +1190,25 @@ export class SyncEngine {
   }
 
   /**
-   * Lists a directory the watcher reported as new (or changed without naming the entry) and
-   * plans the files in it this engine has not seen yet: files written into a new directory before
-   * its watch existed raise no event. The {@link FolderWatcher} watches a new directory before it
-   * reports it, so one listing after the report sees every file the watch may have missed.
+   * chokidar can miss files written into a directory right after the directory is created (its
+   * listing of the new directory races the writes; seen in the bulk-sync bench: a few files of one
+   * new folder went unseen until the 60 s rescan). Files get no chokidar watch of their own, so
+   * chokidar's listing of a new directory reports none of its files either. A new directory is
+   * therefore listed at once (a file written right after its folder was made syncs without
+   * waiting) and again shortly after (files written while its watch was being set up), and files
+   * in it this engine has not seen yet are planned.
    */
   private rescanDirSoon(absDir: string): void {
-    const t = setTimeout(() => {
-      this.dirTimers.delete(t);
-      if (!this.running) return;
-      // Only files this engine has never seen (applied or hashed ones are known already).
-      void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
-    }, 0);
-    t.unref?.();
-    this.dirTimers.add(t);
+    for (const ms of [0, 300, 2_000]) {
+      const t = setTimeout(() => {
+        this.dirTimers.delete(t);
+        if (!this.running) return;
+        // Only files this engine has never seen (applied or hashed ones are known already).
+        void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
+      }, ms);
+      t.unref?.();
+      this.dirTimers.add(t);
+    }
   }
 
   /**
@@ -2072,63 +2077,86 @@ export class SyncEngine {
   }
 
   /**
-   * Watches the folder's directories ({@link FolderWatcher}: one OS watch per directory, not per
-   * file: a 100,000-file folder needs ~100 inotify watches instead of 100,000, and no per-file
-   * watcher objects and Stats). A directory's watch reports every change of an entry in it (Linux
-   * inotify, macOS FSEvents/kqueue, Windows ReadDirectoryChangesW); those raw events name the
-   * entry, which is then planned (a plan works out itself whether it was added, changed or
-   * removed). Missed events are caught by the periodic rescan.
+   * Watches the folder's directories (chokidar; one OS watch per directory, not per file: a
+   * 100,000-file folder needs ~100 inotify watches instead of 100,000, and no per-file watcher
+   * objects and Stats). A directory's watch reports every change of an entry in it (Linux
+   * inotify, macOS FSEvents, Windows ReadDirectoryChangesW); those raw events name the entry,
+   * which is then planned (a plan works out itself whether it was added, changed or removed).
+   * Missed events are caught by the periodic rescan, as before.
+   *
+   * chokidar re-lists a directory (readdir + lstat of each entry) on events in it, at most once a
+   * second plus a trailing pass; in sync-bulk that is most of the watcher's cost on the receiver.
    */
   private async startFolderWatcher(): Promise<void> {
-    const w = new FolderWatcher(this.folder, (p) => this.ignored(p), {
-      entry: (dir, name) => {
-        if (!this.running) return;
-        const absPath = join(dir, name);
-        // A plan of this path is due within the settle wait and will see this change too (a file
-        // being written raises several events: create, writes, mode, times).
-        const due = this.eventDue.get(absPath);
-        if (due !== undefined) {
-          if (due >= Date.now()) return;
-          this.eventDue.delete(absPath);
-        }
-        if (this.ignored(absPath)) return;
-        const rel = this.rel(absPath);
-        if (rel === null) return;
-        if (rel === IGNORE_FILE) this.ignoreFileChanged();
-        const key = this.keyOf(rel, false);
-        if (key) {
-          // A file this folder already holds as synced (e.g. one this engine just renamed into place): nothing to plan.
-          if (this.unchangedSinceSynced(key)) return;
-          // A file being written is hashed only once it has settled for the small-file wait: plan it
-          // then (the events of one write, and of many files written together, coalesce into one
-          // batched pass) rather than now and again after a "still settling" re-plan.
-          const wait = Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS);
-          const retry = this.retryDue.get(key);
-          if (retry === undefined) {
-            this.schedule(key, wait);
-            const at = this.retryDue.get(key);
-            if (at !== undefined) this.eventDue.set(absPath, at);
-          } else if (retry > Date.now() + wait + RETRY_TICK_MS) this.schedule(key); // waiting out a failure's backoff: a new change is planned now
-        }
-        // An invalid name is refused only while it exists (the event may be its removal).
-        else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
-      },
-      unknown: (dir) => {
-        if (this.running) this.rescanDirSoon(dir); // the OS did not say which entry changed: list the directory again
-      },
-      addDir: (dir) => {
-        if (this.running) this.rescanDirSoon(dir);
-      },
-      unlinkDir: (dir) => {
-        const rel = this.rel(dir);
-        if (rel === null || !this.running) return;
+    const w = chokidarWatch(this.folder, {
+      ignoreInitial: true,
+      persistent: true,
+      // Regular files get no watch of their own: their directory's watch reports them (see 'raw' below).
+      ignored: (p: string, st?: Stats) => this.ignored(p) || (st?.isFile() ?? false),
+      followSymlinks: false, // a symlink is reported as itself and refused, never followed
+      // No awaitWriteFinish: readLocal waits for a stable mtime and re-stats around the hash.
+    });
+    w.on('raw', (_event: string, name: unknown, details: unknown) => {
+      const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+      if (!this.running || typeof dir !== 'string') return;
+      if (typeof name !== 'string' || name === '') {
+        this.rescanDirSoon(resolve(dir)); // the OS did not say which entry changed: list the directory again
+        return;
+      }
+      this.onEntryEvent(resolve(dir, name));
+    });
+    w.on('all', (event, absPath) => {
+      const rel = this.rel(absPath);
+      if (rel === null) return;
+      if (event === 'unlinkDir') {
         const prefix = rel + '/';
         for (const p of new Set([...this.index.keys(), ...this.state.keys()])) if (p.startsWith(prefix)) this.schedule(p);
-      },
-      error: (err, dir) => this.log.error({ err: err.message, dir }, 'folder watcher error'),
+        return;
+      }
+      if (event === 'addDir') {
+        this.rescanDirSoon(absPath);
+        return;
+      }
+      if (event === 'add' || event === 'change' || event === 'unlink') this.onEntryEvent(absPath);
     });
+    w.on('error', (err) => this.log.error({ err: (err as Error).message }, 'folder watcher error'));
+    await new Promise<void>((r) => w.once('ready', () => r()));
     this.watcher = w;
-    await w.start();
+  }
+
+  /** A watcher event for the folder entry `absPath` (a file or name in a watched directory). */
+  private onEntryEvent(absPath: string): void {
+    if (!this.running) return;
+    // Every event of the ignore file reloads it, also those a due plan covers below: the first
+    // event may come before its new bytes are written, and the rules must not stay at those.
+    if (absPath.endsWith(IGNORE_FILE) && this.rel(absPath) === IGNORE_FILE) this.ignoreFileChanged();
+    // A plan of this path is due within the settle wait and will see this change too (a file
+    // being written raises several events: create, writes, mode, times).
+    const due = this.eventDue.get(absPath);
+    if (due !== undefined) {
+      if (due >= Date.now()) return;
+      this.eventDue.delete(absPath);
+    }
+    if (this.ignored(absPath)) return;
+    const rel = this.rel(absPath);
+    if (rel === null) return;
+    const key = this.keyOf(rel, false);
+    if (key) {
+      // A file this folder already holds as synced (e.g. one this engine just renamed into place): nothing to plan.
+      if (this.unchangedSinceSynced(key)) return;
+      // A file being written is hashed only once it has settled for the small-file wait: plan it
+      // then (the events of one write, and of many files written together, coalesce into one
+      // batched pass) rather than now and again after a "still settling" re-plan.
+      const wait = Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS);
+      const retry = this.retryDue.get(key);
+      if (retry === undefined) {
+        this.schedule(key, wait);
+        const at = this.retryDue.get(key);
+        if (at !== undefined) this.eventDue.set(absPath, at);
+      } else if (retry > Date.now() + wait + RETRY_TICK_MS) this.schedule(key); // waiting out a failure's backoff: a new change is planned now
+    }
+    // An invalid name is refused only while it exists (the event may be its removal).
+    else if (key === null) void lstat(absPath).then(() => this.keyOf(rel), () => undefined);
   }
 
   /**
