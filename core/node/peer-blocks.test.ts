@@ -28,6 +28,16 @@ async function freePort(): Promise<number> {
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
+/** The peer handlers these tests do not exercise. */
+const UNUSED_HANDLERS = {
+  raft: () => {},
+  kvForward: () => Promise.reject(new Error('unused')),
+  forward: () => Promise.reject(new Error('unused')),
+  metrics: () => ({}),
+  localFiles: () => ({}),
+  openObject: () => null,
+};
+
 describe('GetBlocks peer RPC', () => {
   let server: grpc.Server;
   let clients: PeerClients;
@@ -58,12 +68,7 @@ describe('GetBlocks peer RPC', () => {
       dir: serverDir,
       logger: silentLogger,
       handlers: {
-        raft: () => {},
-        kvForward: () => Promise.reject(new Error('unused')),
-        forward: () => Promise.reject(new Error('unused')),
-        metrics: () => ({}),
-        localFiles: () => ({}),
-        openObject: () => null,
+        ...UNUSED_HANDLERS,
         readBlock: async (hash) => {
           reads.push(hash);
           maxReading = Math.max(maxReading, ++reading);
@@ -197,12 +202,7 @@ describe('GetObject of a kept version (restoring a committed version from a peer
       dir: { cluster: 't', self: 'S', addresses },
       logger: silentLogger,
       handlers: {
-        raft: () => {},
-        kvForward: () => Promise.reject(new Error('unused')),
-        forward: () => Promise.reject(new Error('unused')),
-        metrics: () => ({}),
-        localFiles: () => ({}),
-        openObject: () => null,
+        ...UNUSED_HANDLERS,
         // As the engine's: the path is untrusted, so an invalid one throws PathError.
         keptVersionFile: async (path, sha256) => {
           lookups.push({ path, sha256 });
