@@ -195,3 +195,26 @@ export function isRetryable(err: unknown): boolean {
   const code = (err as { code?: string } | null)?.code;
   return code === 'ENOTLEADER' || code === 'EUNAVAILABLE' || code === 'ETIMEDOUT';
 }
+
+/**
+ * A typed error in the shape of the proto message `WireError` (peer.proto) and `StreamError`
+ * (kv.proto): `{ name, code, message, detailJson }`, detail as JSON ('' for none).
+ */
+export function encodeWireError(err: unknown): { name: string; code: string; message: string; detailJson: string } {
+  const w = toWire(err);
+  return { name: w.name, code: w.code, message: w.message, detailJson: w.detail ? JSON.stringify(w.detail) : '' };
+}
+
+/** The error of a proto `WireError`/`StreamError` (see {@link encodeWireError}); null when it carries no code. Malformed detail JSON is dropped. */
+export function decodeWireError(o: Record<string, unknown> | null | undefined): ClusterDeskError | null {
+  if (!o || !o.code) return null;
+  let detail: Record<string, unknown> | undefined;
+  try {
+    detail = o.detailJson ? (JSON.parse(String(o.detailJson)) as Record<string, unknown>) : undefined;
+  } catch {
+    detail = undefined;
+  }
+  const wire: WireError = { name: String(o.name || 'RemoteError'), code: String(o.code), message: String(o.message ?? '') };
+  if (detail) wire.detail = detail;
+  return fromWire(wire);
+}

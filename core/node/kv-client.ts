@@ -16,7 +16,7 @@
  * oldest revision still available); the caller re-reads the range and watches from there.
  */
 import * as grpc from '@grpc/grpc-js';
-import { CompactedError, TimeoutError, UnavailableError, ValidationError, fromWire } from '../common/errors';
+import { CompactedError, TimeoutError, UnavailableError, ValidationError, decodeWireError } from '../common/errors';
 import type { KeyValue, WatchEvent } from '../kv/types';
 import { ERROR_CODE_METADATA, STREAM_MAX_IN_FLIGHT, kvProto } from './kv-service';
 
@@ -224,7 +224,7 @@ interface Pending {
  * headers and deadline timer (compare `npm run bench -- kv-put` with `--unary`).
  * Semantics are those of the unary RPCs; a follower forwards writes to the Raft leader.
  *
- * Errors (promise rejections): the node's typed error rebuilt with {@link fromWire} (its `code`:
+ * Errors (promise rejections): the node's typed error rebuilt with `decodeWireError` (its `code`, `name` and `detail`:
  * EINVAL for a refused request, ENOTLEADER/EUNAVAILABLE when there is no leader, ...);
  * TimeoutError (ETIMEDOUT) after `timeoutMs` — the request may still take effect;
  * UnavailableError (EUNAVAILABLE, `detail.outcome = 'unknown'`) when the session broke with the
@@ -347,17 +347,15 @@ export class KvClient {
   private send(id: number, op: string, body: Obj): void {
     const stream = this.stream ?? this.open();
     this.sent.add(id);
-    {
-      let batch = this.batch;
-      if (!batch) {
-        const b = (batch = this.batch = { stream, requests: [], bytes: 0 });
-        // After the other requests of this turn (callers resuming from the same answers are microtasks of one turn).
-        process.nextTick(() => this.flush(b));
-      }
-      batch.requests.push({ id, [op]: body });
-      batch.bytes += 32 + String(body.key ?? '').length + String(body.value ?? '').length + (op === 'txn' ? JSON.stringify(body).length : 0);
-      if (batch.bytes >= BATCH_BYTES) this.flush(batch);
+    let batch = this.batch;
+    if (!batch) {
+      const b = (batch = this.batch = { stream, requests: [], bytes: 0 });
+      // After the other requests of this turn (callers resuming from the same answers are microtasks of one turn).
+      process.nextTick(() => this.flush(b));
     }
+    batch.requests.push({ id, [op]: body });
+    batch.bytes += 32 + String(body.key ?? '').length + String(body.value ?? '').length + (op === 'txn' ? JSON.stringify(body).length : 0);
+    if (batch.bytes >= BATCH_BYTES) this.flush(batch);
   }
 
   /** Sends queued requests (those still waiting for an answer) while the node's in-flight bound allows. */
@@ -387,8 +385,8 @@ export class KvClient {
         const p = this.pending.get(id);
         if (!p) continue; // timed out meanwhile, or a stray answer
         this.pending.delete(id);
-        const err = res.error as { code?: string; message?: string } | undefined;
-        if (res.response === 'error' && err) p.reject(fromWire({ name: errorName(err.code ?? 'EINTERNAL'), code: err.code ?? 'EINTERNAL', message: err.message ?? 'request failed' }));
+        const err = res.response === 'error' ? decodeWireError(res.error as Obj) : null;
+        if (err) p.reject(err);
         else p.resolve((res[p.op] ?? {}) as Obj);
       }
       if (this.pending.size === 0) this.stopSweep();
@@ -444,18 +442,3 @@ function headerIn(h: unknown): ResponseHeader {
   return { revision: Number(o.revision ?? 0), member: String(o.member ?? '') };
 }
 
-/** The class name a ClusterDesk error code is thrown as (for `fromWire`'s `name`). */
-function errorName(code: string): string {
-  const names: Record<string, string> = {
-    EINVAL: 'ValidationError',
-    ENOTLEADER: 'NotLeaderError',
-    EUNAVAILABLE: 'UnavailableError',
-    ETIMEDOUT: 'TimeoutError',
-    ENOENT: 'NotFoundError',
-    EOVERLOADED: 'OverloadedError',
-    ECOMPACTED: 'CompactedError',
-    ESTORAGE: 'StorageError',
-    EAUTH: 'AuthError',
-  };
-  return names[code] ?? 'RemoteError';
-}

@@ -13,7 +13,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { loadProtoPackage } from './proto';
-import { OverloadedError, ValidationError, toWire } from '../common/errors';
+import { OverloadedError, ValidationError, encodeWireError, toWire } from '../common/errors';
 import type { Logger } from '../common/logger';
 import { silentLogger } from '../common/logger';
 import type { Compare, KeyValue, ReplicatedKV, RequestOp, ResponseOp, TxnRequest } from '../kv/types';
@@ -285,13 +285,12 @@ export function parseStreamRequest(raw: unknown): { id: number; op: (typeof STRE
 /** Answers of one session are sent together once this many estimated bytes are pending (and at the end of each turn). */
 const STREAM_BATCH_BYTES = 1 << 20;
 
-/** Rough encoded size of an answer, for batching (keys and values dominate). */
-function answerBytes(msg: Obj): number {
+/** Rough encoded size of an operation's result, for batching (keys and values dominate). */
+function resultBytes(res: Obj): number {
   let n = 32;
-  const body = Object.values(msg).find((v) => typeof v === 'object' && v !== null) as Obj | undefined;
-  const kvs = (body?.kvs ?? body?.responses) as unknown[] | undefined;
-  if (Array.isArray(kvs)) n += JSON.stringify(kvs).length; // ranges and txns: rare, so the exact count is affordable
-  const prev = body?.prevKv as { key?: string; value?: string } | undefined;
+  const kvs = (res.kvs ?? res.responses) as unknown[] | undefined;
+  if (Array.isArray(kvs) && kvs.length > 0) n += JSON.stringify(kvs).length; // ranges and txns: rare, so the exact count is affordable
+  const prev = res.prevKv as { key?: string; value?: string } | undefined;
   if (prev) n += (prev.key?.length ?? 0) + (prev.value?.length ?? 0);
   return n;
 }
@@ -325,24 +324,24 @@ function serveStream(call: grpc.ServerDuplexStream<Obj, Obj>, ops: StreamOps, lo
         call.resume();
       });
     }
-    if (ended && inFlight.size === 0) call.end();
+    maybeEnd();
   };
-  const answer = (msg: Obj): void => {
+  const answer = (msg: Obj, bytes: number): void => {
     if (!out) {
       out = [];
       // After this turn's other completions (they resolve as microtasks of the same apply).
       process.nextTick(flush);
     }
     out.push(msg);
-    outBytes += answerBytes(msg);
+    outBytes += bytes;
     if (outBytes >= STREAM_BATCH_BYTES) flush();
   };
   const fail = (id: number, err: unknown, what: string): void => {
     const se = toServiceError(err);
     if (se.code === grpc.status.INTERNAL) log.warn({ rpc: `Stream.${what}`, err: (err as Error)?.message }, 'kv request failed');
     else if (se.code === grpc.status.INVALID_ARGUMENT) log.debug({ rpc: `Stream.${what}`, err: (err as Error)?.message }, 'kv request refused');
-    const w = toWire(err);
-    answer({ id, error: { code: w.code, message: w.message, status: se.code } });
+    const w = encodeWireError(err);
+    answer({ id, error: { ...w, status: se.code } }, 64 + w.message.length + w.detailJson.length);
   };
   const maybeEnd = (): void => {
     if (ended && inFlight.size === 0 && !out && !call.writableEnded && !call.cancelled) call.end();
@@ -361,7 +360,7 @@ function serveStream(call: grpc.ServerDuplexStream<Obj, Obj>, ops: StreamOps, lo
       p = Promise.reject(err);
     }
     p.then(
-      (res) => answer({ id, [op]: res }),
+      (res) => answer({ id, [op]: res }, resultBytes(res)),
       (err: unknown) => fail(id, err, op),
     ).finally(() => {
       inFlight.delete(id);

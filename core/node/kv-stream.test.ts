@@ -154,6 +154,7 @@ describe('KV.Stream (server)', () => {
       [200, 'EOVERLOADED'],
     ]);
     expect(String((more[5]!.error as Obj).message)).toMatch(/8 requests already in flight/);
+    expect((more[5]!.error as Obj).name).toBe('OverloadedError');
     expect((await h.store.range('over')).count).toBe(0);
     expect((await h.store.range('dup')).count).toBe(0);
     h.release();
@@ -247,7 +248,7 @@ describe('KvClient', () => {
     const err = await c.put('', 'x').catch((e: Error) => e);
     expect(err).toMatchObject({ code: 'EINVAL', name: 'ValidationError' });
     const missing = await c.put('k', 'v', { lease: 4242 }).catch((e: Error) => e);
-    expect(missing).toMatchObject({ code: 'ENOENT' });
+    expect(missing).toMatchObject({ code: 'ENOENT', name: 'NotFoundError' });
     await c.put('k', 'v');
     expect((await c.range('k')).count).toBe(1);
   });

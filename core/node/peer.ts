@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtoPackage } from './proto';
-import { NotFoundError, UnavailableError, ValidationError, toWire, fromWire, type WireError, AuthError } from '../common/errors';
+import { NotFoundError, UnavailableError, ValidationError, AuthError, decodeWireError, encodeWireError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { Entry, Message, MessageType, RaftTransport } from '../raft/types';
 import { isSha256 } from '../sync/blocks';
@@ -126,23 +126,7 @@ export function decodeSnapshotChunk(o: Record<string, unknown>): SnapshotChunk |
   return { offset: c.offset, total: c.total };
 }
 
-/** WireError ↔ proto WireError. */
-export function encodeWireError(err: unknown): Record<string, string> {
-  const w = toWire(err);
-  return { name: w.name, code: w.code, message: w.message, detailJson: w.detail ? JSON.stringify(w.detail) : '' };
-}
-export function decodeWireError(o: Record<string, unknown> | null | undefined): Error | null {
-  if (!o || !o.code) return null;
-  let detail: Record<string, unknown> | undefined;
-  try {
-    detail = o.detailJson ? (JSON.parse(String(o.detailJson)) as Record<string, unknown>) : undefined;
-  } catch {
-    detail = undefined;
-  }
-  const wire: WireError = { name: String(o.name), code: String(o.code), message: String(o.message) };
-  if (detail) wire.detail = detail;
-  return fromWire(wire);
-}
+export { decodeWireError, encodeWireError } from '../common/errors';
 
 export interface PeerDirectory {
   /** Cluster name; peers of another cluster are refused. */

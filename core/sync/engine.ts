@@ -604,11 +604,11 @@ export class SyncEngine {
         const peers = (this.opts.peers?.() ?? []).filter((n) => n !== this.opts.nodeId);
         const tried: string[] = [];
         const fetchKept = this.opts.fetcher.fetchKept?.bind(this.opts.fetcher);
-        if (fetchKept) {
+        if (fetchKept && peers.length > 0) {
+          await mkdir(this.opts.dataDir, { recursive: true });
           for (const peer of peers) {
             const dest = join(this.opts.dataDir, `fetch-version-${randomBytes(6).toString('hex')}`);
             try {
-              await mkdir(this.opts.dataDir, { recursive: true });
               await fetchKept(peer, p, entry.sha256, dest);
               fetched = dest;
               break;
