@@ -1,0 +1,75 @@
+import { Dirent, type Stats } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { watch, type FSWatcher } from 'chokidar';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { listWithoutStat } from './engine';
+
+/** The engine's chokidar setup: regular files ignored (their directory's watch reports them), symlinks not followed. */
+function engineLikeWatcher(dir: string): FSWatcher {
+  return watch(dir, { ignoreInitial: true, persistent: true, followSymlinks: false, ignored: (_p: string, st?: Stats) => st?.isFile() ?? false });
+}
+
+async function until(what: string, fn: () => boolean): Promise<void> {
+  for (let i = 0; i < 400; i++) {
+    if (fn()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('listWithoutStat (chokidar directory listings from readdir entries)', () => {
+  let root: string;
+  let w: FSWatcher | null = null;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'cd-watch-'));
+  });
+  afterEach(async () => {
+    await w?.close();
+    w = null;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('hands chokidar Dirents instead of lstat results, and chokidar still reports new directories and symlinks but no files', async () => {
+    const watcher = engineLikeWatcher(root);
+    w = watcher;
+    // Record what chokidar's listings ask readdirp for, under the patch.
+    const fsw = watcher as unknown as { _readdirp: (root: string, opts: Record<string, unknown>) => unknown };
+    const stock = fsw._readdirp;
+    const asked: Record<string, unknown>[] = [];
+    const filtered: unknown[] = [];
+    fsw._readdirp = function (r, opts) {
+      asked.push(opts);
+      const wrap = (f: unknown) => (e: { stats?: unknown }) => {
+        const keep = (f as (e: unknown) => boolean)(e);
+        filtered.push(e.stats); // what chokidar's filter saw as the entry's stats
+        return keep;
+      };
+      return stock.call(this, r, { ...opts, fileFilter: wrap(opts.fileFilter), directoryFilter: wrap(opts.directoryFilter) });
+    };
+    expect(listWithoutStat(watcher)).toBe(true);
+    const events: [string, string][] = [];
+    watcher.on('all', (ev, p) => events.push([ev, p]));
+    await new Promise<void>((r) => watcher.once('ready', () => r()));
+
+    await mkdir(join(root, 'sub'));
+    await writeFile(join(root, 'sub', 'a.txt'), 'a');
+    await writeFile(join(root, 'top.txt'), 't');
+    await symlink(join(root, 'sub'), join(root, 'link'));
+    await until('the new directory and the symlink', () => events.some(([e, p]) => e === 'addDir' && p === join(root, 'sub')) && events.some(([, p]) => p === join(root, 'link')));
+
+    expect(asked.length).toBeGreaterThan(0);
+    expect(asked.every((o) => o.alwaysStat === false)).toBe(true);
+    expect(filtered.length).toBeGreaterThan(0);
+    expect(filtered.every((s) => s instanceof Dirent)).toBe(true);
+    // Files stay unreported by chokidar itself (the engine plans them from raw directory events).
+    expect(events.filter(([, p]) => p.endsWith('.txt'))).toEqual([]);
+    // The symlink is reported as itself, not followed into.
+    expect(events.some(([, p]) => p.startsWith(join(root, 'link') + '/'))).toBe(false);
+  });
+
+  it('leaves a watcher without the private hook alone', () => {
+    expect(listWithoutStat({} as FSWatcher)).toBe(false);
+  });
+});
