@@ -1426,10 +1426,13 @@ export class SyncEngine {
     // A large remote file starts ahead of queued small ones: its transfer is bound by bandwidth,
     // theirs by round trips, so the two overlap instead of the large one trailing a bulk sync.
     const rec = this.index.get(path)?.record;
-    let first = !!rec && !rec.deleted && rec.size > SMALL_FILE && rec.modifiedBy !== this.opts.nodeId && this.state.get(path)?.sha256 !== rec.sha256;
+    const remoteDue = !!rec && !rec.deleted && rec.modifiedBy !== this.opts.nodeId && this.state.get(path)?.sha256 !== rec.sha256;
+    let first = remoteDue && rec.size > SMALL_FILE;
     // Likewise a local file of several blocks while paths queue for a slot (a bulk copy into the
     // folder): hashed and committed early, its bytes travel while the small files still commit.
-    if (!first && this.active >= this.concurrency && this.slotWaiters.length > 0) {
+    // (Not looked for on a path with a remote version to apply: the receiving side of a bulk sync
+    // would lstat every file for it.)
+    if (!remoteDue && this.active >= this.concurrency && this.slotWaiters.length > 0) {
       const st = lstatOrNull(this.abs(path));
       first = !!st && st.isFile() && st.size > MIN_BLOCK_SIZE && this.state.get(path)?.size !== st.size;
     }
