@@ -190,6 +190,8 @@ const COMMITS_IN_FLIGHT = 4;
  * (one Raft entry and one fsync each); with it, a few hundred.
  */
 const COMMIT_LINGER_MS = 100;
+/** Reads of a changing `.clusterdeskignore` before its bytes are taken as they are (about a second of settle waits). */
+const IGNORE_SETTLE_TRIES = 50;
 /** Granularity (ms) of delayed re-plans: paths due within one tick share a timer (see SyncEngine `schedule`). */
 const RETRY_TICK_MS = 5;
 /** Staging directory (inside dataDir) for files about to be renamed into the folder. */
@@ -2071,11 +2073,29 @@ export class SyncEngine {
   /** @returns true when the rules changed */
   private async loadIgnores(): Promise<boolean> {
     let text: string | null = null;
-    try {
-      const abs = this.abs(IGNORE_FILE);
-      if ((await lstat(abs)).isFile()) text = await readFile(abs, 'utf8');
-    } catch (err) {
-      if (errCode(err) !== 'ENOENT') this.log.warn({ err: (err as Error).message }, `could not read ${IGNORE_FILE}; using the built-in ignores only`);
+    const abs = this.abs(IGNORE_FILE);
+    // The rules are read once the file has settled, as any file is hashed (its mtime at least
+    // SMALL_FILE_STABILITY_MS old, unchanged across the read): an editor or `writeFile` truncates
+    // the file before writing it, and rules read from the empty file un-ignored everything for a
+    // moment ("never commits ignored paths" committed build/out.bin that way). The old rules stay
+    // in force meanwhile; after IGNORE_SETTLE_TRIES the bytes read are taken as they are.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const before = await lstat(abs);
+        if (!before.isFile()) break;
+        const age = Date.now() - before.mtimeMs;
+        if (age > -1000 && age < SMALL_FILE_STABILITY_MS && attempt < IGNORE_SETTLE_TRIES) {
+          await new Promise((r) => setTimeout(r, Math.ceil(SMALL_FILE_STABILITY_MS - age) + 1));
+          continue;
+        }
+        const read = await readFile(abs, 'utf8');
+        const after = await lstat(abs);
+        if ((after.size !== before.size || after.mtimeMs !== before.mtimeMs) && attempt < IGNORE_SETTLE_TRIES) continue;
+        text = read;
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') this.log.warn({ err: (err as Error).message }, `could not read ${IGNORE_FILE}; using the built-in ignores only`);
+      }
+      break;
     }
     if (text === this.ignoreText && this.ignoreText !== undefined) return false;
     this.ignoreText = text;

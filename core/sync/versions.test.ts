@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -83,6 +83,26 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
     await A.engine.rescan();
     await A.engine.idle();
     expect(await record(c, '.clusterdesk/own.txt')).toBeNull();
+  });
+
+  it('keeps the old ignore rules while .clusterdeskignore is being rewritten (truncated, then written)', async () => {
+    const A = c.node('A');
+    await writeFile(join(A.folder, '.clusterdeskignore'), 'build/\n');
+    await waitFor('rule loaded', () => A.engine.ignorePatterns().includes('build/'));
+    await mkdir(join(A.folder, 'build'), { recursive: true });
+    await writeFile(join(A.folder, 'build', 'out.bin'), 'ignored');
+    await writeFile(join(A.folder, 'kept.txt'), 'k');
+    await waitFor('kept.txt committed', async () => (await record(c, 'kept.txt')) !== null);
+    for (let round = 0; round < 5; round++) {
+      // An editor's save: the file is empty for a few milliseconds, then holds the new rules.
+      const fh = await open(join(A.folder, '.clusterdeskignore'), 'w');
+      await new Promise((r) => setTimeout(r, 5));
+      await fh.writeFile(`build/\n*.r${round}\n`);
+      await fh.close();
+      await waitFor(`rules of round ${round}`, () => A.engine.ignorePatterns().includes(`*.r${round}`));
+      await A.engine.idle();
+      expect(await record(c, 'build/out.bin')).toBeNull();
+    }
   });
 
   it('refuses symlinks (never followed), listing them as problems with the target outside the folder', async () => {
