@@ -299,6 +299,8 @@ export class SyncEngine {
   readonly versions: VersionStore;
 
   private readonly pending = new Set<string>();
+  /** The index record value each path's commit in flight is writing (see {@link onFileEvent}). */
+  private readonly committing = new Map<string, string>();
   private readonly chains = new Map<string, Promise<void>>();
   /** Paths found by a folder scan, not yet scheduled (fed into `chains` by {@link pumpScan}; insertion order). */
   private readonly scanQueue = new Set<string>();
@@ -1224,8 +1226,9 @@ export class SyncEngine {
       const t = setTimeout(() => {
         this.dirTimers.delete(t);
         if (!this.running) return;
-        // Only files this engine has never seen (applied or hashed ones are known already).
-        void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && this.schedule(p)));
+        // Only files this engine has never seen (applied or hashed ones are known already) and is
+        // not planning right now (two listings of one new directory planned each file twice).
+        void this.scanFolder(absDir, false).then((paths) => paths.forEach((p) => !this.state.has(p) && !this.hashCache.has(p) && !this.chains.has(p) && this.schedule(p)));
       }, ms);
       t.unref?.();
       this.dirTimers.add(t);
@@ -1301,6 +1304,12 @@ export class SyncEngine {
       this.retryTimers.set(path, bucket.timer);
       this.retryDue.set(path, due);
       return;
+    }
+    // A plan now supersedes a delayed one (it re-schedules itself if it must wait after all):
+    // a path planned by a directory listing and by its watcher event is planned once, not twice.
+    if (this.retryTimers.delete(path)) {
+      this.retryDue.delete(path);
+      if (this.eventDue.size > 0) this.eventDue.delete(this.abs(path));
     }
     if (this.pending.has(path)) return;
     this.pending.add(path);
@@ -1650,9 +1659,11 @@ export class SyncEngine {
     // for one group commit (a slot held per waiting file capped a bulk add at concurrency/commit-latency files/s).
     this.release();
     let resp: TxnResponse;
+    this.committing.set(path, JSON.stringify(record));
     try {
       resp = await this.commitTxn(path, record, idx?.modRevision ?? 0, lock?.modRevision ?? 0);
     } finally {
+      this.committing.delete(path);
       await this.acquire(true); // finishing a commit goes ahead of paths not started yet
     }
     if (!resp.succeeded) {
@@ -1970,6 +1981,10 @@ export class SyncEngine {
     }
     if (schedule) {
       this.emitChange([path]);
+      // The echo of a commit this engine is making (the watch delivers it before the txn's reply):
+      // that commit's own plan marks it synced; planning again would only find it so (a second
+      // plan of every file the folder commits, in a bulk add).
+      if (e.type === 'put' && this.committing.get(path) === e.kv.value) return;
       this.schedule(path);
     }
   }
