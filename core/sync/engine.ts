@@ -156,6 +156,8 @@ interface LocalFile {
 interface PendingCommit {
   path: string;
   record: IndexRecord;
+  /** `record` as the index value written (JSON). */
+  value: string;
   fileRev: number;
   lockRev: number;
   resolve: (r: TxnResponse) => void;
@@ -299,7 +301,7 @@ export class SyncEngine {
   readonly versions: VersionStore;
 
   private readonly pending = new Set<string>();
-  /** The index record value each path's commit in flight is writing (see {@link onFileEvent}). */
+  /** The index value (record JSON) each path's commit in flight is writing (see {@link onFileEvent}). */
   private readonly committing = new Map<string, string>();
   private readonly chains = new Map<string, Promise<void>>();
   /** Paths found by a folder scan, not yet scheduled (fed into `chains` by {@link pumpScan}; insertion order). */
@@ -1659,9 +1661,10 @@ export class SyncEngine {
     // for one group commit (a slot held per waiting file capped a bulk add at concurrency/commit-latency files/s).
     this.release();
     let resp: TxnResponse;
-    this.committing.set(path, JSON.stringify(record));
+    const value = JSON.stringify(record);
+    this.committing.set(path, value);
     try {
-      resp = await this.commitTxn(path, record, idx?.modRevision ?? 0, lock?.modRevision ?? 0);
+      resp = await this.commitTxn(path, record, value, idx?.modRevision ?? 0, lock?.modRevision ?? 0);
     } finally {
       this.committing.delete(path);
       await this.acquire(true); // finishing a commit goes ahead of paths not started yet
@@ -1693,9 +1696,9 @@ export class SyncEngine {
    * such a batch fails its guards, each commit is retried alone so one lost race fails only itself.
    * Resolves with the txn response of this commit's guards (`responses` = [files range, locks range] on failure).
    */
-  private commitTxn(path: string, record: IndexRecord, fileRev: number, lockRev: number): Promise<TxnResponse> {
+  private commitTxn(path: string, record: IndexRecord, value: string, fileRev: number, lockRev: number): Promise<TxnResponse> {
     return new Promise<TxnResponse>((resolve, reject) => {
-      this.commitQueue.push({ path, record, fileRev, lockRev, resolve, reject });
+      this.commitQueue.push({ path, record, value, fileRev, lockRev, resolve, reject });
       this.scheduleCommitFlush();
     });
   }
@@ -1745,7 +1748,7 @@ export class SyncEngine {
         { key: LOCKS_PREFIX + c.path, target: 'modRevision' as const, result: '=' as const, value: c.lockRev },
       ]),
       success: batch.flatMap((c) => [
-        { type: 'put' as const, key: FILES_PREFIX + c.path, value: JSON.stringify(c.record) },
+        { type: 'put' as const, key: FILES_PREFIX + c.path, value: c.value },
         // The change history, bounded to HISTORY_KEEP entries per path (history.ts).
         { type: 'put' as const, key: historyKey(c.path, c.record.version), value: JSON.stringify(historyEntryOf(c.record, this.opts.host, Date.now())) },
         ...(c.record.version > HISTORY_KEEP ? [{ type: 'deleteRange' as const, key: historyKey(c.path, c.record.version - HISTORY_KEEP) }] : []),
@@ -2355,8 +2358,10 @@ type EntryFilter = (entry: ListedEntry) => boolean;
  * and its filters and its listing handler read `entry.stats` only for `isSymbolicLink()`,
  * `isFile()` and `isDirectory()` (and, for files, read permissions: but this engine's `ignored`
  * drops every regular file before that check). A `fs.Dirent` answers those three, so the filters
- * get the entry's Dirent as its `stats`. A chokidar without `_readdirp` (a future version) keeps
- * its stock listing: slower, same events.
+ * get the entry's Dirent as its `stats`. Entries of other kinds (FIFOs, sockets, devices) now fail
+ * chokidar's read-permission check (a Dirent has no mode) and are left out: the engine syncs none
+ * of them. A chokidar without `_readdirp` (a future version) keeps its stock listing: slower, same
+ * events. Returns whether the listing was changed.
  */
 export function listWithoutStat(watcher: FSWatcher): boolean {
   const fsw = watcher as unknown as { _readdirp?: (root: string, opts: { fileFilter?: EntryFilter; directoryFilter?: EntryFilter }) => unknown };
