@@ -437,4 +437,25 @@ describe('SyncEngine planning cost', () => {
     expect(total).toBeGreaterThanOrEqual(names.length);
     expect(total).toBeLessThan(names.length * 1.5);
   });
+
+  it('a scan larger than its window (1,024 queued plans) commits every file, also files found by a later scan', async () => {
+    c = await SyncTestCluster.create();
+    const A = c.addNode('A');
+    // Written before the engine starts: its startup scan queues them all at once.
+    const first = Array.from({ length: 2600 }, (_, i) => `s/d${i % 13}/f${i}.txt`);
+    for (let d = 0; d < 13; d++) await mkdir(join(A.folder, 's', `d${d}`), { recursive: true });
+    for (const n of first) await writeFile(join(A.folder, n), n);
+    await A.engine.start();
+    await A.engine.idle();
+    const count = async (): Promise<number> => (await c.kv.range(FILES_PREFIX + 's/', { prefix: true })).kvs.length;
+    expect(await count()).toBe(first.length);
+    // Files the watcher is not told about (the engine is stopped), found by the next start's scan.
+    await A.engine.stop();
+    const later = Array.from({ length: 1300 }, (_, i) => `s/d${i % 13}/g${i}.txt`);
+    for (const n of later) await writeFile(join(A.folder, n), n);
+    const A2 = c.addNode('A');
+    await A2.engine.start();
+    await A2.engine.idle();
+    expect(await count()).toBe(first.length + later.length);
+  }, 60_000);
 });

@@ -306,6 +306,8 @@ export class SyncEngine {
   private readonly chains = new Map<string, Promise<void>>();
   /** Paths found by a folder scan, not yet scheduled (fed into `chains` by {@link pumpScan}; insertion order). */
   private readonly scanQueue = new Set<string>();
+  /** Where {@link pumpScan} is in `scanQueue` (null: start at its first entry). */
+  private scanIter: Iterator<string> | null = null;
   private readonly retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
   /** Shared timers of {@link schedule}'s delayed paths, by due time (ms, a multiple of RETRY_TICK_MS). */
   private readonly retryDue = new Map<string, number>();
@@ -446,6 +448,7 @@ export class SyncEngine {
     this.abort = SyncEngine.newAbort();
     this.pending.clear();
     this.scanQueue.clear();
+    this.scanIter = null;
     for (const [p, t] of this.held) {
       clearTimeout(t);
       await rm(p, { force: true }).catch(() => undefined);
@@ -1360,7 +1363,10 @@ export class SyncEngine {
       this.pumpScan();
     };
     await Promise.all(Array.from({ length: SCAN_STAT_PARALLEL }, () => worker()));
-    if (!this.running) this.scanQueue.clear();
+    if (!this.running) {
+      this.scanQueue.clear();
+      this.scanIter = null;
+    }
   }
 
   /**
@@ -1409,10 +1415,19 @@ export class SyncEngine {
   /** Moves paths from the scan queue into `chains` while fewer than {@link SCAN_WINDOW} are queued. */
   private pumpScan(): void {
     if (!this.running) return;
-    for (const p of this.scanQueue) {
-      if (this.chains.size >= SCAN_WINDOW) return;
-      this.scanQueue.delete(p);
-      this.schedule(p);
+    // One live iterator across calls: a fresh `for…of` starts at the Set's first slot and steps
+    // over every entry already taken (deleted slots stay until the table is rehashed), which made
+    // a 100,000-file scan quadratic (1.3 s of its main thread in this loop; 0.9 s against 23 ms
+    // for 100,000 takes in isolation).
+    while (this.chains.size < SCAN_WINDOW) {
+      this.scanIter ??= this.scanQueue.values();
+      const next = this.scanIter.next();
+      if (next.done) {
+        this.scanIter = null; // a finished iterator stays finished: paths queued later get a new one
+        return;
+      }
+      this.scanQueue.delete(next.value);
+      this.schedule(next.value);
     }
   }
 
