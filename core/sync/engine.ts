@@ -30,6 +30,7 @@ import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
 import { Hasher, type ScanFileResult } from './hasher';
+import { lstatForScan } from './hash-worker';
 import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
 import { historyEntryOf, historyKey, historyPrefixOf, HISTORY_KEEP, parseHistoryEntry } from './history';
@@ -237,25 +238,6 @@ function lstatOrNull(path: string): Stats | null {
   } catch {
     return null;
   }
-}
-
-/**
- * The worker's `scanFile` answer for a file that is not there, found on the calling thread: `missing`
- * (or `symlinkParent` when a parent folder is a symbolic link, as the worker would answer); null
- * when the file exists or its lstat failed otherwise (the worker then examines it).
- */
-function missingHere(abs: string, parents: string[]): ScanFileResult | null {
-  try {
-    if (lstatSync(abs, { throwIfNoEntry: false }) !== undefined) return null;
-  } catch (err) {
-    if (errCode(err) !== 'ENOTDIR') return null;
-  }
-  for (const dir of parents) {
-    const st = lstatOrNull(dir);
-    if (!st) break;
-    if (st.isSymbolicLink()) return { kind: 'symlinkParent', dir };
-  }
-  return { kind: 'missing' };
 }
 
 function errCode(err: unknown): string | undefined {
@@ -1597,11 +1579,15 @@ export class SyncEngine {
     const settleSmallMs = Math.min(this.stabilityMs, SMALL_FILE_STABILITY_MS);
     let r: ScanFileResult | null = null;
     // A remote file this folder has never held (in a bulk sync, thousands of them) is most likely
-    // missing: lstat it here (microseconds) instead of a worker round trip that queues
-    // behind other hashing and writing; an existing file still goes to the worker.
+    // missing: the worker's lstat step runs here (microseconds) instead of a worker round trip
+    // that queues behind other hashing and writing; a regular file found still goes to the worker.
     const rec = this.index.get(path)?.record;
-    if (!cached && !synced?.sha256 && rec && !rec.deleted && rec.modifiedBy !== this.opts.nodeId) r = missingHere(abs, parents);
+    const expectMissing = !cached && !synced?.sha256 && !!rec && !rec.deleted && rec.modifiedBy !== this.opts.nodeId;
     try {
+      if (expectMissing) {
+        const here = lstatForScan(abs, parents);
+        if (here.kind !== 'stat') r = here;
+      }
       r ??= await this.hasher.scanFile({ path: abs, parents, ...(known ? { known: { size: known.size!, mtimeMs: known.mtimeMs! } } : {}), smallFile: SMALL_FILE, settleSmallMs, settleMs: this.stabilityMs });
     } catch (err) {
       if (errCode(err) === 'ENOENT') throw new Replan(1); // removed while being hashed

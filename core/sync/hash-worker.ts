@@ -156,8 +156,15 @@ function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException).code;
 }
 
-async function scanFile(t: ScanFileTask): Promise<ScanFileResult | HashFailure> {
-  for (const dir of t.parents) {
+/**
+ * The lstat step of a {@link ScanFileTask}, synchronous, on whichever thread calls it (the worker,
+ * or the engine for a file it expects to be missing): lstat each of `parents` (a symbolic link
+ * among them is reported, a missing one ends the check), then `path`. Returns every answer but
+ * `hashed`; `stat` for a regular file.
+ * @throws the fs error (with its `code`) for failures other than ENOENT/ENOTDIR
+ */
+export function lstatForScan(path: string, parents: readonly string[]): Exclude<ScanFileResult, { kind: 'hashed' }> {
+  for (const dir of parents) {
     let st;
     try {
       st = lstatSync(dir);
@@ -169,14 +176,20 @@ async function scanFile(t: ScanFileTask): Promise<ScanFileResult | HashFailure> 
   }
   let st;
   try {
-    st = lstatSync(t.path);
+    st = lstatSync(path);
   } catch (err) {
     if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return { kind: 'missing' };
     throw err;
   }
   if (st.isSymbolicLink()) return { kind: 'symlink' };
   if (!st.isFile()) return { kind: 'notFile' };
-  const stat0 = { kind: 'stat' as const, size: st.size, mtimeMs: st.mtimeMs };
+  return { kind: 'stat', size: st.size, mtimeMs: st.mtimeMs };
+}
+
+async function scanFile(t: ScanFileTask): Promise<ScanFileResult | HashFailure> {
+  const stat0 = lstatForScan(t.path, t.parents);
+  if (stat0.kind !== 'stat') return stat0;
+  const st = stat0;
   if (t.statOnly || (t.known && t.known.size === st.size && t.known.mtimeMs === st.mtimeMs)) return stat0;
   const settle = st.size <= t.smallFile ? t.settleSmallMs : t.settleMs;
   // Date.now() is whole ms while mtimes have sub-ms parts: a file written this very ms has a

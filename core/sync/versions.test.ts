@@ -8,7 +8,7 @@ import { FILES_PREFIX, LOCKS_PREFIX, type IndexRecord } from './engine';
 import { HISTORY_KEEP, HISTORY_PREFIX } from './history';
 import { LOCK_HISTORY_KEEP, LOCK_HISTORY_PREFIX, LockManager } from '../locks/lock-manager';
 import { conflictCopyName } from './paths';
-import { SyncTestCluster, waitFor } from './testing/cluster';
+import { SyncTestCluster, waitFor, type TestNode } from './testing/cluster';
 import { parseVersionId, VersionStore, versionStamp } from './versions';
 
 async function readOrNull(path: string): Promise<string | null> {
@@ -22,6 +22,12 @@ async function readOrNull(path: string): Promise<string | null> {
 async function record(c: SyncTestCluster, path: string): Promise<IndexRecord | null> {
   const kv = (await c.kv.range(FILES_PREFIX + path)).kvs[0];
   return kv ? (JSON.parse(kv.value) as IndexRecord) : null;
+}
+
+/** Writes `text` to `path` in `from`'s folder and waits until `to`'s folder holds it. */
+async function writeSynced(from: TestNode, to: TestNode, path: string, text: string): Promise<void> {
+  await writeFile(join(from.folder, path), text);
+  await waitFor(`${path} = ${JSON.stringify(text)} at ${to.id}`, async () => (await readOrNull(join(to.folder, path))) === text);
 }
 
 describe('ignores, symlinks, kept versions, history, conflicts (real folders)', () => {
@@ -140,10 +146,8 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
   it('keeps replaced and deleted bytes as versions, records bounded history, restores a version as a new commit', async () => {
     const A = c.node('A');
     const B = c.node('B');
-    await writeFile(join(A.folder, 'doc.txt'), 'version one');
-    await waitFor('doc at B', async () => (await readOrNull(join(B.folder, 'doc.txt'))) === 'version one');
-    await writeFile(join(A.folder, 'doc.txt'), 'version two');
-    await waitFor('v2 at B', async () => (await readOrNull(join(B.folder, 'doc.txt'))) === 'version two');
+    await writeSynced(A, B, 'doc.txt', 'version one');
+    await writeSynced(A, B, 'doc.txt', 'version two');
 
     const h = await B.engine.fileHistory('doc.txt');
     expect(h.history.map((e) => [e.version, e.modifiedBy, e.host, e.deleted])).toEqual([
@@ -196,10 +200,8 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
   it('restores a committed version on the node that replaced it, from a peer that kept it, verified by hash', async () => {
     const A = c.node('A');
     const B = c.node('B');
-    await writeFile(join(A.folder, 'plan.txt'), 'first draft');
-    await waitFor('draft at B', async () => (await readOrNull(join(B.folder, 'plan.txt'))) === 'first draft');
-    await writeFile(join(A.folder, 'plan.txt'), 'second draft');
-    await waitFor('v2 at B', async () => (await readOrNull(join(B.folder, 'plan.txt'))) === 'second draft');
+    await writeSynced(A, B, 'plan.txt', 'first draft');
+    await writeSynced(A, B, 'plan.txt', 'second draft');
     // A wrote v2 over v1 and kept nothing; B kept v1 when v2 arrived.
     expect((await A.engine.fileHistory('plan.txt')).versions).toEqual([]);
     const keptAtB = (await B.engine.fileHistory('plan.txt')).versions;
@@ -288,10 +290,8 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
   it('restore respects another node’s lock', async () => {
     const A = c.node('A');
     const B = c.node('B');
-    await writeFile(join(A.folder, 'locked.txt'), 'one');
-    await waitFor('at B', async () => (await readOrNull(join(B.folder, 'locked.txt'))) === 'one');
-    await writeFile(join(A.folder, 'locked.txt'), 'two');
-    await waitFor('two at B', async () => (await readOrNull(join(B.folder, 'locked.txt'))) === 'two');
+    await writeSynced(A, B, 'locked.txt', 'one');
+    await writeSynced(A, B, 'locked.txt', 'two');
     const id = (await B.engine.fileHistory('locked.txt')).versions[0]!.id;
     const lock: LockInfo = { path: 'locked.txt', mode: 'exclusive', holders: ['A'], host: 'host-A', user: 'u', since: Date.now(), fencingToken: 1 };
     await c.kv.put(LOCKS_PREFIX + 'locked.txt', JSON.stringify(lock));
@@ -309,8 +309,7 @@ describe('ignores, symlinks, kept versions, history, conflicts (real folders)', 
   it('lists conflict copies with their original and resolves either way', async () => {
     const A = c.node('A');
     const B = c.node('B');
-    await writeFile(join(A.folder, 'plan.txt'), 'original bytes');
-    await waitFor('plan at B', async () => (await readOrNull(join(B.folder, 'plan.txt'))) === 'original bytes');
+    await writeSynced(A, B, 'plan.txt', 'original bytes');
     const copy1 = conflictCopyName('plan.txt', new Date(Date.UTC(2026, 0, 2, 3, 4, 5)), 'B');
     const copy2 = conflictCopyName('plan.txt', new Date(Date.UTC(2026, 0, 2, 3, 4, 6)), 'B');
     await writeFile(join(B.folder, copy1), 'copy one bytes');
