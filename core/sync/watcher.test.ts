@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { listWithoutStat } from './engine';
+import { coalesceListings, listWithoutStat } from './engine';
 
 /** The engine's chokidar setup: regular files ignored (their directory's watch reports them), symlinks not followed. */
 function engineLikeWatcher(dir: string): FSWatcher {
@@ -73,3 +73,64 @@ describe('listWithoutStat (chokidar directory listings from readdir entries)', (
     expect(listWithoutStat({} as FSWatcher)).toBe(false);
   });
 });
+
+describe('coalesceListings (one re-listing per burst of events in a directory)', () => {
+  let root: string;
+  let w: FSWatcher | null = null;
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), 'cd-watch-'));
+  });
+  afterEach(async () => {
+    await w?.close();
+    w = null;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('re-lists a busy directory at most once per delay, keeps raw events, and still reports a directory made during the burst', async () => {
+    const delayMs = 100;
+    await mkdir(join(root, 'busy'));
+    const watcher = engineLikeWatcher(root);
+    w = watcher;
+    const fsw = watcher as unknown as { _readdirp: (root: string, opts: Record<string, unknown>) => unknown };
+    const stock = fsw._readdirp;
+    const listed: string[] = [];
+    fsw._readdirp = function (r, opts) {
+      listed.push(r);
+      return stock.call(this, r, opts);
+    };
+    expect(coalesceListings(watcher, delayMs)).toBe(true);
+    const events: [string, string][] = [];
+    const raw: string[] = [];
+    watcher.on('all', (ev, p) => events.push([ev, p]));
+    watcher.on('raw', (_ev, name, details) => {
+      if ((details as { watchedPath?: string }).watchedPath === join(root, 'busy')) raw.push(String(name));
+    });
+    await new Promise<void>((r) => watcher.once('ready', () => r()));
+    listed.length = 0;
+
+    const started = performance.now();
+    for (let i = 0; i < 300; i++) {
+      await writeFile(join(root, 'busy', `f${i}.txt`), `file ${i}`);
+      if (i === 150) await mkdir(join(root, 'busy', 'made-midway'));
+    }
+    await until('the directory made during the burst', () => events.some(([e, p]) => e === 'addDir' && p === join(root, 'busy', 'made-midway')));
+    await until('every raw event', () => new Set(raw).size >= 301);
+    await new Promise((r) => setTimeout(r, 3 * delayMs));
+    const elapsedMs = performance.now() - started;
+
+    // Every file's own event still arrives (the engine plans files from these)...
+    for (let i = 0; i < 300; i++) expect(raw).toContain(`f${i}.txt`);
+    // ...but the directory is listed once per delay at most: one listing per wrapped call, plus
+    // chokidar's own one more when a call lands during a listing. Stock chokidar lists it on
+    // (nearly) every one of the 300+ events.
+    const busyListings = listed.filter((d) => d === join(root, 'busy')).length;
+    expect(busyListings).toBeGreaterThan(0);
+    expect(busyListings).toBeLessThanOrEqual(2 * (Math.ceil(elapsedMs / delayMs) + 1));
+    expect(busyListings).toBeLessThan(raw.length);
+  });
+
+  it('leaves a watcher without the private hook alone', () => {
+    expect(coalesceListings({} as FSWatcher, 100)).toBe(false);
+  });
+});
+
