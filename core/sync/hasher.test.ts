@@ -11,16 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Hasher, ownsBuffer } from './hasher';
+import { Hasher, ownsBuffer, workerExecArgv } from './hasher';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-hasher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('Hasher', () => {
-  it('hashes from a working directory outside the repository (tsx registered by API, as bin/clusterdesk.js)', async () => {
-    const file = join(dir, 'data.bin');
-    const bytes = Buffer.from('hash me off the main thread');
-    writeFileSync(file, bytes);
+  /** Runs `new Hasher().hash(file)` in a fresh `node [nodeArgs] script` outside the repository, tsx registered by API as bin/clusterdesk.js does. */
+  async function hashInChild(nodeArgs: string[], file: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const api = pathToFileURL(join(createRequire(import.meta.url).resolve('tsx'), '..', 'esm', 'api', 'index.mjs')).href;
     const hasher = pathToFileURL(fileURLToPath(new URL('./hasher.ts', import.meta.url))).href;
     const script = join(dir, 'run.mjs');
@@ -28,18 +26,44 @@ describe('Hasher', () => {
       script,
       `import { register } from ${JSON.stringify(api)};\nregister();\nconst { Hasher } = await import(${JSON.stringify(hasher)});\nconst h = new Hasher({ threads: 1 });\nconsole.log(JSON.stringify(await h.hash(${JSON.stringify(file)})));\nawait h.destroy();\n`,
     );
-    const out = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const p = spawn(process.execPath, [script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    return await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const p = spawn(process.execPath, [...nodeArgs, script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
       p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       p.on('exit', (code) => resolve({ code, stdout, stderr }));
     });
+  }
+
+  it('hashes from a working directory outside the repository (tsx registered by API, as bin/clusterdesk.js)', async () => {
+    const file = join(dir, 'data.bin');
+    const bytes = Buffer.from('hash me off the main thread');
+    writeFileSync(file, bytes);
+    const out = await hashInChild([], file);
     expect(out.stderr).not.toMatch(/ERR_MODULE_NOT_FOUND/);
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout.trim()).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
   }, 60_000);
+
+  it('starts its threads when node was run with V8 flags (node --max-old-space-size=… bin/clusterdesk.js)', async () => {
+    const file = join(dir, 'flags.bin');
+    const bytes = Buffer.from('hash me with V8 flags set');
+    writeFileSync(file, bytes);
+    const out = await hashInChild(['--max-old-space-size=512', '--max-semi-space-size=16', '--stack-size=900', '--no-warnings'], file);
+    expect(out.stderr).not.toMatch(/invalid execArgv/);
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout.trim()).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+  }, 60_000);
+
+  it('workerExecArgv keeps loaders and profiler options and drops V8 and per-process flags', () => {
+    expect(
+      workerExecArgv(['--max-old-space-size=4096', '--import', 'file:///x/loader.mjs', '--trace-gc', '--cpu-prof', '--cpu-prof-dir=/tmp/p', '--stack-size=900', '--require=./r.cjs', '-r', './s.cjs', '--conditions', 'dev', '--title=x', '--enable-source-maps']),
+    ).toEqual(['--import', 'file:///x/loader.mjs', '--cpu-prof', '--cpu-prof-dir=/tmp/p', '--require=./r.cjs', '-r', './s.cjs', '--conditions', 'dev', '--enable-source-maps']);
+    // A value-taking option at the end, without its value, is dropped rather than misread.
+    expect(workerExecArgv(['--import'])).toEqual([]);
+    expect(workerExecArgv([])).toEqual([]);
+  });
 
   it('scanFile: lstat checks and the hash of one folder file in one task (missing, symlink, symlinked parent, known, settling, hashed)', async () => {
     const h = new Hasher({ threads: 1 });

@@ -49,6 +49,29 @@ function hasTsx(argv: readonly string[]): boolean {
   return argv.some((a, i) => /(^|[/\\])tsx([/\\]|$)|^--import=tsx|^tsx$/.test(a) || (a === '--import' && /tsx/.test(argv[i + 1] ?? '')));
 }
 
+/** Node options of the parent that take their value as the next argument and that worker threads accept. */
+const WORKER_ARG_WITH_VALUE = new Set(['--import', '--require', '-r', '--loader', '--experimental-loader', '--conditions', '-C', '--cpu-prof-dir', '--cpu-prof-name', '--cpu-prof-interval', '--heap-prof-dir', '--heap-prof-name', '--heap-prof-interval']);
+/** The same options written `--name=value`, and the flags without a value, that worker threads accept. */
+const WORKER_ARG = /^(--(import|require|loader|experimental-loader|conditions|cpu-prof-dir|cpu-prof-name|cpu-prof-interval|heap-prof-dir|heap-prof-name|heap-prof-interval)=.|--cpu-prof$|--heap-prof$|--enable-source-maps$|--no-warnings$|--no-deprecation$|--trace-warnings$|--trace-deprecation$|--trace-uncaught$)/;
+
+/**
+ * The parent's `execArgv` (`process.execArgv` shape: Node's own options before the script) that a
+ * worker thread may be given explicitly: loaders (`--import`, `--require`…), the profiler's and a
+ * few warning options. V8 and per-process options (`--max-old-space-size`, `--stack-size`,
+ * `--trace-gc`…) are left out: an explicit `execArgv` holding one makes `new Worker` throw
+ * ERR_WORKER_INVALID_EXEC_ARGV ("Initiated Worker with invalid execArgv flags"), and they apply to
+ * the worker threads anyway, being the process's. Unknown options are left out too.
+ */
+export function workerExecArgv(parent: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < parent.length; i++) {
+    const a = parent[i]!;
+    if (WORKER_ARG_WITH_VALUE.has(a) && i + 1 < parent.length) out.push(a, parent[++i]!);
+    else if (WORKER_ARG.test(a)) out.push(a);
+  }
+  return out;
+}
+
 /** Fewest tasks per message when a turn's calls are split over the threads. */
 const MIN_SPLIT_TASKS = 8;
 /** Most {@link Hasher.scanFile} calls sent to a worker in one message. */
@@ -152,8 +175,9 @@ export class Hasher {
     const threads = Math.min(2, Math.max(1, options.threads ?? (availableParallelism() >= 2 ? 2 : 1)));
     this.threads = threads;
     // `--import tsx` would be resolved from the process's working directory (and fail outside the
-    // repository): hand the threads tsx's loader by absolute URL instead.
-    const execArgv = this.workerUrl.endsWith('.ts') && !hasTsx(process.execArgv) ? [...process.execArgv, '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : undefined;
+    // repository): hand the threads tsx's loader by absolute URL instead, beside the parent's
+    // options a worker accepts (a V8 flag such as --max-old-space-size would make it throw).
+    const execArgv = this.workerUrl.endsWith('.ts') && !hasTsx(process.execArgv) ? [...workerExecArgv(process.execArgv), '--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : undefined;
     this.pool = new Piscina({
       filename: this.workerUrl,
       minThreads: 1,
