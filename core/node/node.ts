@@ -191,7 +191,7 @@ export class ClusterNode implements ControlHandler {
         metrics: () => this.metrics(),
         localFiles: () => Object.fromEntries(Object.entries(this.sync.localVersions()).map(([k, v]) => [k, v ?? 0])),
         openObject: (sha) => (this.sync.objects.has(sha) ? this.sync.objects.createReadStream(sha) : null),
-        readBlock: (hash) => this.sync.readBlock(hash),
+        readBlock: (hash, headroom) => this.sync.readBlock(hash, headroom),
         keptVersionFile: (path, sha256) => this.sync.keptVersionFile(path, sha256),
       },
       logger: this.log.child({ mod: 'peer' }),

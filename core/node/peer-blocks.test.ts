@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { normalizePath } from '../sync/paths';
 import { silentLogger } from '../common/logger';
-import { encodeBlockReply, GrpcBlobFetcher, MAX_GET_BLOCKS, PeerClients, peerProto, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
+import { BLOCK_REPLY_HEADROOM, encodeBlockReply, GrpcBlobFetcher, hasReplyHeadroom, MAX_GET_BLOCKS, PeerClients, peerProto, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -69,8 +69,15 @@ describe('GetBlocks peer RPC', () => {
       logger: silentLogger,
       handlers: {
         ...UNUSED_HANDLERS,
-        readBlock: async (hash) => {
+        readBlock: async (hash, headroom) => {
           reads.push(hash);
+          // Block `two` comes as the engine reads it: a fresh buffer per call, with room for the
+          // reply's framing (framed in place); the others as plain shared buffers (copied).
+          if (hash === sha(two) && headroom) {
+            const buf = Buffer.allocUnsafeSlow(headroom + two.length).fill(0xee);
+            two.copy(buf, headroom);
+            return buf.subarray(headroom);
+          }
           maxReading = Math.max(maxReading, ++reading);
           const ms = delays.get(hash);
           if (ms !== undefined) await new Promise((r) => setTimeout(r, ms));
@@ -275,5 +282,50 @@ describe('encodeBlockReply (the GetBlocks response serializer)', () => {
       // The same bytes protobufjs would have written.
       expect(encodeBlockReply(msg).equals(method.responseSerialize(msg))).toBe(true);
     }
+  });
+
+  /** `bytes` placed BLOCK_REPLY_HEADROOM bytes into a buffer of their own, as readBlock(hash, headroom) returns them. */
+  function withRoom(bytes: Buffer): Buffer {
+    const buf = Buffer.allocUnsafeSlow(BLOCK_REPLY_HEADROOM + bytes.length).fill(0xee);
+    bytes.copy(buf, BLOCK_REPLY_HEADROOM);
+    return buf.subarray(BLOCK_REPLY_HEADROOM);
+  }
+
+  it('frames a block read with headroom in place: the same bytes protobufjs writes, the block not copied', () => {
+    const method = peerProto().Data.service.GetBlocks;
+    for (const [index, size] of [
+      [0, 128 * 1024],
+      [127, 4096],
+      [128, 1],
+      [MAX_GET_BLOCKS - 1, 16 << 20],
+      [5, 0],
+    ] as const) {
+      const bytes = randomBytes(size);
+      const data = withRoom(bytes);
+      expect(hasReplyHeadroom(data)).toBe(true);
+      const out = encodeBlockReply({ index, data, inPlace: true });
+      expect(out.buffer).toBe(data.buffer); // a view of the read buffer: no copy of the block
+      expect(out.equals(method.responseSerialize({ index, data: bytes }))).toBe(true);
+      const got = method.responseDeserialize(out) as { index: number; data: Buffer };
+      expect(got.index).toBe(index);
+      expect(Buffer.from(got.data ?? []).equals(bytes)).toBe(true);
+    }
+  });
+
+  it('only buffers that hold nothing but the room and the block count as having headroom', () => {
+    const block = randomBytes(300);
+    expect(hasReplyHeadroom(block)).toBe(false); // no room before it
+    const pooled = Buffer.from('a small block'); // a slice of Node's shared pool
+    expect(hasReplyHeadroom(pooled)).toBe(false);
+    const shared = Buffer.allocUnsafeSlow(BLOCK_REPLY_HEADROOM + 400).subarray(BLOCK_REPLY_HEADROOM, BLOCK_REPLY_HEADROOM + 300);
+    expect(hasReplyHeadroom(shared)).toBe(false); // more bytes after the block
+    const offset = Buffer.allocUnsafeSlow(8 + 300).subarray(8);
+    expect(hasReplyHeadroom(offset)).toBe(false); // room of another size
+    expect(hasReplyHeadroom(new Uint8Array(new SharedArrayBuffer(BLOCK_REPLY_HEADROOM + 10), BLOCK_REPLY_HEADROOM))).toBe(false);
+    // Without inPlace the block is copied and the bytes around it left alone.
+    const data = withRoom(block);
+    const out = encodeBlockReply({ index: 3, data });
+    expect(out.buffer).not.toBe(data.buffer);
+    expect(Buffer.from(data.buffer, 0, BLOCK_REPLY_HEADROOM).every((b) => b === 0xee)).toBe(true);
   });
 });

@@ -203,8 +203,14 @@ export interface PeerHandlers {
   localFiles(): Record<string, number>;
   /** Opens a readable stream of an object, or null when this node does not have it. */
   openObject(sha256: string): NodeJS.ReadableStream | null;
-  /** Bytes of the block with this SHA-256 (already validated as 64 hex digits), or null when this node has none. */
-  readBlock?(hash: string): Promise<Uint8Array | null>;
+  /**
+   * Bytes of the block with this SHA-256 (already validated as 64 hex digits), or null when this
+   * node has none. With `headroom` (bytes), the handler may return the block as a view starting
+   * `headroom` bytes into a fresh ArrayBuffer of exactly `headroom` + block size bytes, allocated
+   * for this call alone: `GetBlocks` then writes the reply's framing into that room instead of
+   * copying the block (see {@link encodeBlockReply}). Any other buffer is copied as before.
+   */
+  readBlock?(hash: string, headroom?: number): Promise<Uint8Array | null>;
   /**
    * The file of an old version of folder path `path` this node kept whose content hashes to
    * `sha256`, or null. Throws PathError for an invalid path (`path` is untrusted).
@@ -234,12 +240,25 @@ function varintLength(n: number): number {
 /**
  * Wire encoding of one `BlockReply` (`peer.proto`: index = 1 varint, data = 2 bytes, missing = 3
  * bool; a field is written when set, as protobufjs does), written straight into one buffer: the
- * block's bytes are copied once, without protobufjs' per-message object handling. The server's
- * response serializer of `GetBlocks` (the bulk of a sync's bytes); the client decodes it with
- * protobufjs.
+ * block's bytes are copied once, without protobufjs' per-message object handling; not at all
+ * when `inPlace` is set, which the `GetBlocks` handler does only for a block read with room for
+ * the framing before it ({@link hasReplyHeadroom}). The server's response serializer of
+ * `GetBlocks` (the bulk of a sync's bytes); the client decodes it with protobufjs.
  */
-export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missing?: boolean }): Buffer {
+export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missing?: boolean; inPlace?: boolean }): Buffer {
   const { index, data, missing } = msg;
+  if (msg.inPlace === true && index != null && data != null && missing == null) {
+    // The block sits BLOCK_REPLY_HEADROOM bytes into a buffer of its own (hasReplyHeadroom):
+    // the fields before it are written into that room, and the reply is a view of the buffer.
+    const head = 1 + varintLength(index) + 1 + varintLength(data.byteLength);
+    const start = data.byteOffset - head;
+    const out = Buffer.from(data.buffer, start, head + data.byteLength);
+    out[0] = 0x08;
+    let at = putVarint(out, 1, index);
+    out[at++] = 0x12;
+    at = putVarint(out, at, data.byteLength);
+    return out;
+  }
   const size = (index != null ? 1 + varintLength(index) : 0) + (data != null ? 1 + varintLength(data.byteLength) + data.byteLength : 0) + (missing != null ? 2 : 0);
   const out = Buffer.allocUnsafe(size);
   let at = 0;
@@ -258,6 +277,21 @@ export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missi
     out[at++] = missing ? 1 : 0;
   }
   return out;
+}
+
+/**
+ * Bytes `GetBlocks` asks `readBlock` to leave before each block for the reply's framing: the
+ * index field (1 + up to 3 bytes for MAX_GET_BLOCKS) and the data field's tag and length (1 + up
+ * to 5 bytes), rounded up.
+ */
+export const BLOCK_REPLY_HEADROOM = 16;
+
+/**
+ * True when `data` is a view starting {@link BLOCK_REPLY_HEADROOM} bytes into an ArrayBuffer
+ * holding nothing else (so the framing may be written into the room before it).
+ */
+export function hasReplyHeadroom(data: Uint8Array): boolean {
+  return data.byteOffset === BLOCK_REPLY_HEADROOM && data.buffer.byteLength === BLOCK_REPLY_HEADROOM + data.byteLength && !(data.buffer instanceof SharedArrayBuffer);
 }
 
 /** Most hashes one `GetBlocks` call may ask for (more is refused with INVALID_ARGUMENT). */
@@ -427,7 +461,7 @@ export async function startPeerServer(opts: {
         const reads: (Promise<Uint8Array | null> | undefined)[] = [];
         const read = (i: number): void => {
           if (i >= hashes.length) return;
-          const r = handlers.readBlock ? handlers.readBlock(hashes[i]!) : Promise.resolve(null);
+          const r = handlers.readBlock ? handlers.readBlock(hashes[i]!, BLOCK_REPLY_HEADROOM) : Promise.resolve(null);
           r.catch(() => undefined); // awaited below; not unhandled if the call ends first
           reads[i] = r;
         };
@@ -437,7 +471,7 @@ export async function startPeerServer(opts: {
           const data = await reads[i]!;
           reads[i] = undefined;
           read(i + GET_BLOCKS_READ_AHEAD);
-          await send(data ? { index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength) } : { index: i, missing: true });
+          await send(data ? { index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), inPlace: hasReplyHeadroom(data) } : { index: i, missing: true });
         }
         call.end();
       } catch (err) {

@@ -96,6 +96,12 @@ describe('block transfer (two engines, one MemoryKv)', () => {
 
     // Serving side: blocks by hash only; malformed or path-like hashes are a ValidationError.
     expect(Buffer.from((await A.engine.readBlock(blockHashes(v2)[5]!))!).equals(v2.subarray(5 * BS, 6 * BS))).toBe(true);
+    // With room for GetBlocks' framing: the same bytes, alone in a buffer with that room before them.
+    const roomy = (await A.engine.readBlock(blockHashes(v2)[5]!, 16))!;
+    expect(Buffer.from(roomy).equals(v2.subarray(5 * BS, 6 * BS))).toBe(true);
+    expect([roomy.byteOffset, roomy.buffer.byteLength]).toEqual([16, 16 + BS]);
+    await expect(A.engine.readBlock(blockHashes(v2)[5]!, -1)).rejects.toBeInstanceOf(ValidationError);
+    await expect(A.engine.readBlock(blockHashes(v2)[5]!, 1e9)).rejects.toBeInstanceOf(ValidationError);
     expect(await A.engine.readBlock(blockHashes(v1)[5]!)).toBeNull(); // the old block is gone
     await expect(A.engine.readBlock('../../etc/passwd')).rejects.toBeInstanceOf(ValidationError);
   });

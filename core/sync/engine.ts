@@ -839,13 +839,16 @@ export class SyncEngine {
   /**
    * Bytes of block `hash` for a peer's `GetBlocks`, read from the local file that holds it; null
    * when this node has no such block. Not verified here: the receiver checks every block's hash.
-   * @throws ValidationError for a malformed hash
+   * With `headroom` (bytes, 0–64), the block is read into a fresh buffer of `headroom` + its size
+   * and returned as the view past that room, which the caller may write its framing into.
+   * @throws ValidationError for a malformed hash or headroom
    */
-  async readBlock(hash: string): Promise<Uint8Array | null> {
+  async readBlock(hash: string, headroom = 0): Promise<Uint8Array | null> {
     assertSha256(hash);
+    if (!Number.isInteger(headroom) || headroom < 0 || headroom > 64) throw new ValidationError(`readBlock: headroom must be an integer 0–64, got ${headroom}`);
     const loc = this.blockAt.get(hash);
     if (!loc) return null;
-    if (loc.size <= SYNC_READ_MAX) return this.readBlockSync(loc);
+    if (loc.size <= SYNC_READ_MAX) return this.readBlockSync(loc, headroom);
     let fh;
     try {
       fh = await open(loc.abs, 'r');
@@ -853,7 +856,7 @@ export class SyncEngine {
       return null;
     }
     try {
-      const buf = Buffer.allocUnsafe(loc.size);
+      const buf = headroom > 0 ? Buffer.allocUnsafeSlow(headroom + loc.size).subarray(headroom) : Buffer.allocUnsafe(loc.size);
       let got = 0;
       while (got < loc.size) {
         const { bytesRead } = await fh.read(buf, got, loc.size - got, loc.offset + got);
@@ -867,7 +870,7 @@ export class SyncEngine {
   }
 
   /** {@link readBlock} of a small block on the calling thread (open, read, close: no thread-pool round trips). */
-  private readBlockSync(loc: { abs: string; offset: number; size: number }): Uint8Array | null {
+  private readBlockSync(loc: { abs: string; offset: number; size: number }, headroom: number): Uint8Array | null {
     let fd: number;
     try {
       fd = openSync(loc.abs, 'r');
@@ -875,7 +878,8 @@ export class SyncEngine {
       return null;
     }
     try {
-      const buf = Buffer.allocUnsafe(loc.size);
+      // allocUnsafeSlow: a buffer of its own (not a slice of the shared pool), so the caller may use the room.
+      const buf = headroom > 0 ? Buffer.allocUnsafeSlow(headroom + loc.size).subarray(headroom) : Buffer.allocUnsafe(loc.size);
       let got = 0;
       while (got < loc.size) {
         const n = readSync(fd, buf, got, loc.size - got, loc.offset + got);
