@@ -438,6 +438,35 @@ describe('SyncEngine planning cost', () => {
     expect(total).toBeLessThan(names.length * 1.5);
   });
 
+  it('logs the first 20 files of a burst at info and the rest at debug, then one info line counting them all', async () => {
+    c = await SyncTestCluster.create();
+    const lines: { level: string; o: Record<string, unknown>; m: string }[] = [];
+    const capture = (): Logger => ({
+      debug: (o: unknown, m?: string) => void lines.push({ level: 'debug', o: o as Record<string, unknown>, m: m ?? '' }),
+      info: (o: unknown, m?: string) => void lines.push({ level: 'info', o: typeof o === 'string' ? {} : (o as Record<string, unknown>), m: m ?? (typeof o === 'string' ? o : '') }),
+      warn: () => {},
+      error: () => {},
+      child: () => capture(),
+    });
+    const A = c.addNode('A');
+    const B = c.addNode('B', { logger: capture(), fileLogWindowMs: 600_000 }); // one window: it ends at stop()
+    for (const n of c.nodes.values()) await n.engine.start();
+    const names = Array.from({ length: 45 }, (_, i) => `burst/f${i}.txt`);
+    await mkdir(join(A.folder, 'burst'));
+    for (const n of names) await writeFile(join(A.folder, n), n);
+    await waitFor('all at B', async () => (await Promise.all(names.map((n) => readFile(join(B.folder, n), 'utf8').catch(() => null)))).every((t, i) => t === names[i]));
+    await B.engine.stop();
+    const applied = lines.filter((l) => l.m === 'applied remote version' && names.includes(l.o.path as string));
+    // Every file logged once, with its path: the first 20 at info, the rest at debug.
+    expect(applied.map((l) => l.o.path).sort()).toEqual([...names].sort());
+    expect(applied.filter((l) => l.level === 'info')).toHaveLength(20);
+    expect(applied.filter((l) => l.level === 'debug')).toHaveLength(25);
+    const summary = lines.filter((l) => l.level === 'info' && typeof l.o.applied === 'number');
+    expect(summary).toHaveLength(1);
+    expect(summary[0]!.o).toMatchObject({ applied: 45, appliedDeletes: 0, committed: 0, committedDeletes: 0 });
+    expect(summary[0]!.m).toMatch(/applied 45 remote versions/);
+  });
+
   it('a scan larger than its window (1,024 queued plans) commits every file, also files found by a later scan', async () => {
     c = await SyncTestCluster.create();
     const A = c.addNode('A');

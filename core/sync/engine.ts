@@ -115,6 +115,12 @@ export interface SyncEngineOptions {
    * chokidar drops (Syncthing rescans for the same reason). Default 60 000.
    */
   rescanIntervalMs?: number;
+  /**
+   * Window of the per-file log lines in ms (default {@link FILE_LOG_WINDOW_MS}): within one, the
+   * first 20 committed/applied files are logged at info, the rest at debug, then one info line
+   * counts them all. The window also ends at {@link SyncEngine.stop}.
+   */
+  fileLogWindowMs?: number;
   /** Paths reconciled at once (a path waiting for its index commit does not count). Default 64. */
   concurrency?: number;
   /** Other node ids to try as fetch sources after the record's `modifiedBy`. */
@@ -209,6 +215,13 @@ const STATE_SAVE_MAX_MS = 3_000;
 const SCAN_WINDOW = 1024;
 /** Unchanged-file checks in flight during a scan (lstat in the hash workers, batched: enough to fill several batches). */
 const SCAN_STAT_PARALLEL = 256;
+/**
+ * Per-file log lines (committed / applied, ms window): the first {@link FILE_LOG_BURST} of each
+ * window are logged at info with their path, the rest at debug, and a window that had more ends
+ * with one info line counting them all (a bulk copy of 100,000 files is not 100,000 info lines).
+ */
+const FILE_LOG_WINDOW_MS = 2_000;
+const FILE_LOG_BURST = 20;
 /**
  * How long chokidar's re-listing of a directory waits after an event in it, collecting the
  * events that follow (see {@link coalesceListings}). Only new subdirectories and symlinks wait
@@ -319,6 +332,10 @@ export class SyncEngine {
   private stateWrite: Promise<void> = Promise.resolve();
   private stateDirty = false;
   private stateTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Per-file outcomes of the current log window; see {@link FILE_LOG_WINDOW_MS}. */
+  private readonly fileTally = { committed: 0, committedDeletes: 0, applied: 0, appliedDeletes: 0 };
+  private fileTallyTimer: ReturnType<typeof setTimeout> | null = null;
+  private fileTallyStart = 0;
   private readonly commitQueue: PendingCommit[] = [];
   private commitsInFlight = 0;
   private commitFlushScheduled = false;
@@ -448,6 +465,7 @@ export class SyncEngine {
     this.stateTimer = null;
     this.stateDirty = true;
     await this.saveState();
+    this.logFileTally();
     if (this.ownsHasher) {
       await this.hasher?.destroy();
       this.hasher = null;
@@ -1697,7 +1715,7 @@ export class SyncEngine {
     }
     this.setIndex(path, { record, modRevision: resp.revision });
     this.markSynced(path, this.index.get(path) ?? null, local);
-    this.log.info({ path, version: record.version, deleted: record.deleted }, record.deleted ? 'committed delete' : 'committed change');
+    this.fileLog(record.deleted ? 'committedDeletes' : 'committed', { path, version: record.version, deleted: record.deleted }, record.deleted ? 'committed delete' : 'committed change');
     this.emitChange([path]);
   }
 
@@ -1780,7 +1798,7 @@ export class SyncEngine {
       this.readOnlyByUs.delete(path);
       await this.removeEmptyParents(path);
       this.markSynced(path, idx, null);
-      this.log.info({ path, version: idx?.record.version ?? null }, 'applied remote delete');
+      this.fileLog('appliedDeletes', { path, version: idx?.record.version ?? null }, 'applied remote delete');
       this.emitChange([path]);
       return;
     }
@@ -1827,7 +1845,7 @@ export class SyncEngine {
     this.readOnlyByUs.delete(path);
     this.markSynced(path, idx, local);
     this.settleCheck(path); // chokidar may lose its watch on a path we replaced by rename
-    this.log.info({ path, version: rec.version }, 'applied remote version');
+    this.fileLog('applied', { path, version: rec.version }, 'applied remote version');
     this.emitChange([path]);
   }
 
@@ -2340,6 +2358,34 @@ export class SyncEngine {
   }
 
   // ---------------------------------------------------------------- events
+
+  /** Logs one file's outcome: at info within the window's first {@link FILE_LOG_BURST}, else at debug (counted in the window's summary). */
+  private fileLog(kind: keyof SyncEngine['fileTally'], fields: Record<string, unknown>, msg: string): void {
+    const t = this.fileTally;
+    const n = t.committed + t.committedDeletes + t.applied + t.appliedDeletes;
+    t[kind]++;
+    if (n < FILE_LOG_BURST) this.log.info(fields, msg);
+    else this.log.debug(fields, msg);
+    if (this.fileTallyTimer === null) {
+      this.fileTallyStart = Date.now();
+      this.fileTallyTimer = setTimeout(() => this.logFileTally(), this.opts.fileLogWindowMs ?? FILE_LOG_WINDOW_MS);
+      this.fileTallyTimer.unref?.();
+    }
+  }
+
+  /** Ends the log window: one info line counting its files when some were logged at debug only. */
+  private logFileTally(): void {
+    if (this.fileTallyTimer !== null) clearTimeout(this.fileTallyTimer);
+    this.fileTallyTimer = null;
+    const t = { ...this.fileTally };
+    Object.assign(this.fileTally, { committed: 0, committedDeletes: 0, applied: 0, appliedDeletes: 0 });
+    if (t.committed + t.committedDeletes + t.applied + t.appliedDeletes <= FILE_LOG_BURST) return;
+    const seconds = +((Date.now() - this.fileTallyStart) / 1000).toFixed(1);
+    this.log.info(
+      { ...t, seconds },
+      `in ${seconds} s: committed ${t.committed} changes and ${t.committedDeletes} deletes, applied ${t.applied} remote versions and ${t.appliedDeletes} remote deletes (per file at debug level after the first ${FILE_LOG_BURST})`,
+    );
+  }
 
   private emitChange(paths: string[]): void {
     for (const l of this.changeListeners) {
