@@ -1,10 +1,10 @@
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PathError, UnavailableError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { LockInfo } from '../control/api';
-import { FILES_PREFIX, LOCKS_PREFIX, type IndexRecord } from './engine';
+import { FILES_PREFIX, folderPath, LOCKS_PREFIX, type IndexRecord } from './engine';
 import { isConflictCopy } from './paths';
 import { SyncTestCluster, waitFor } from './testing/cluster';
 
@@ -488,3 +488,14 @@ describe('SyncEngine planning cost', () => {
     expect(await count()).toBe(first.length + later.length);
   }, 60_000);
 });
+
+describe('folderPath (absolute path of a folder key)', () => {
+  it('equals path.join of the folder and the key for normal and odd keys alike', () => {
+    const keys = ['a.txt', 'small/d5/f123.txt', '.clusterdeskignore', 'a/.hidden/b', 'a..b/c', 'a./b', 'x/y.', '.', '..', '../up', 'a/../b', 'a/./b', './a', 'a//b', '/abs', 'a/', 'a/.', 'a/..', '', 'ü/名前.txt', 'back\\slash'];
+    for (const folder of ['/tmp/cd-folder', '/']) {
+      const prefix = folder.endsWith(sep) ? folder : folder + sep;
+      for (const k of keys) expect(folderPath(folder, prefix, k), JSON.stringify([folder, k])).toBe(join(folder, ...k.split('/')));
+    }
+  });
+});
+

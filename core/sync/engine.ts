@@ -23,7 +23,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type Stats } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
 import { CorruptionError, LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
@@ -777,7 +777,13 @@ export class SyncEngine {
   /** Renames a finished temp file into place; falls back to in-folder temps if the filesystems differ after all. */
   private async placeFile(tmp: string, abs: string): Promise<void> {
     try {
-      renameSync(tmp, abs);
+      try {
+        renameSync(tmp, abs);
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') throw err;
+        mkdirSync(dirname(abs), { recursive: true }); // the file's directory is new (or was removed meanwhile)
+        renameSync(tmp, abs);
+      }
       this.ensureWatched(abs);
     } catch (err) {
       if (errCode(err) === 'EXDEV' && this.stageOutside) {
@@ -1804,7 +1810,9 @@ export class SyncEngine {
     }
     const rec = idx.record;
     const sources = [...new Set([rec.modifiedBy, ...(this.opts.peers?.() ?? [])])].filter((n) => n !== this.opts.nodeId);
-    mkdirSync(dirname(abs), { recursive: true });
+    // A partial beside the file needs its directory now; one in the staging dir gets it at the
+    // rename (placeFile), one mkdir per new directory instead of one per file.
+    if (!this.stageOutside) mkdirSync(dirname(abs), { recursive: true });
     // Built from local blocks and verified fetched blocks; kept on failure so a retry resumes it.
     const { part: tmp, blocks, finished } = await this.buildFile(path, rec, sources);
     try {
@@ -2093,7 +2101,7 @@ export class SyncEngine {
   // ---------------------------------------------------------------- folder
 
   private abs(path: string): string {
-    return join(this.folder, ...path.split('/'));
+    return folderPath(this.folder, this.folderPrefix, path);
   }
 
   private rel(absPath: string): string | null {
@@ -2202,7 +2210,9 @@ export class SyncEngine {
         this.rescanDirSoon(resolve(dir)); // the OS did not say which entry changed: list the directory again
         return;
       }
-      this.onEntryEvent(resolve(dir, name));
+      // A bare entry name (what fs.watch reports for a directory) is appended to the directory's
+      // path; anything else is resolved.
+      this.onEntryEvent(name !== '.' && name !== '..' && !name.includes('/') && !name.includes(sep) && isAbsolute(dir) ? (dir.endsWith(sep) ? dir + name : dir + sep + name) : resolve(dir, name));
     });
     w.on('all', (event, absPath) => {
       const rel = this.rel(absPath);
@@ -2477,3 +2487,17 @@ export function coalesceListings(watcher: FSWatcher, delayMs: number): boolean {
   };
   return true;
 }
+
+/**
+ * Absolute path of folder key `key` ('/'-separated, relative to `folder`); `prefix` is `folder`
+ * with one trailing separator. A key in the index's normal form (no empty, `.` or `..` segment,
+ * no leading or trailing '/') is appended to `prefix` on POSIX: `path.join` would re-normalize it
+ * character by character on every call (the engine calls this several times per file). Other
+ * keys, and every key on Windows, go through `path.join`, as before. Equal to
+ * `join(folder, ...key.split('/'))` for every key.
+ */
+export function folderPath(folder: string, prefix: string, key: string): string {
+  if (sep === '/' && key.length > 0 && key[0] !== '/' && key[key.length - 1] !== '/' && key !== '.' && key !== '..' && !key.includes('//') && !key.includes('./') && !key.endsWith('/.') && !key.endsWith('/..')) return prefix + key;
+  return join(folder, ...key.split('/'));
+}
+
