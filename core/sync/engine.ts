@@ -223,11 +223,12 @@ const SCAN_STAT_PARALLEL = 256;
 const FILE_LOG_WINDOW_MS = 2_000;
 const FILE_LOG_BURST = 20;
 /**
- * How long chokidar's re-listing of a directory waits after an event in it, collecting the
- * events that follow (see {@link coalesceListings}). Only new subdirectories and symlinks wait
- * on it: files are planned from the raw events at once.
+ * Least time (ms) between two of chokidar's re-listings of one directory while events arrive in
+ * it (see {@link coalesceListings}). Only a new subdirectory or symlink in a directory listed less
+ * than this long ago waits for it (files in a new subdirectory are found by its first listing);
+ * files are planned from the raw events at once. Syncthing's watcher waits 10 s by default.
  */
-const RELIST_COALESCE_MS = 100;
+const RELIST_COALESCE_MS = 500;
 
 /** Thrown inside a reconcile to re-run it (file still changing, lost txn race). */
 class Replan extends Error {
