@@ -4,6 +4,7 @@
  * block is read. `GetObject` with a path: a kept version by content, NOT_FOUND, hostile paths.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -13,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { normalizePath } from '../sync/paths';
 import { silentLogger } from '../common/logger';
-import { BLOCK_REPLY_HEADROOM, encodeBlockReply, GrpcBlobFetcher, hasReplyHeadroom, MAX_GET_BLOCKS, PeerClients, peerProto, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
+import { BLOCK_REPLY_HEADROOM, encodeBlockReply, GrpcBlobFetcher, hasReplyHeadroom, repliesFramedInPlace, MAX_GET_BLOCKS, PeerClients, peerProto, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -328,4 +329,27 @@ describe('encodeBlockReply (the GetBlocks response serializer)', () => {
     expect(out.buffer).not.toBe(data.buffer);
     expect(Buffer.from(data.buffer, 0, BLOCK_REPLY_HEADROOM).every((b) => b === 0xee)).toBe(true);
   });
+
+  it("grpc-js's server writes an in-place reply with its gRPC message header in the same buffer; other messages as before", () => {
+    expect(repliesFramedInPlace).toBe(true); // the grpc-js version we pin has the hook
+    const { BaseServerInterceptingCall } = createRequire(import.meta.url)('@grpc/grpc-js/build/src/server-interceptors.js') as {
+      BaseServerInterceptingCall: { prototype: { serializeMessage(this: unknown, value: unknown): Buffer } };
+    };
+    const call = { handler: { serialize: encodeBlockReply } };
+    const bytes = randomBytes(128 * 1024);
+    const protobuf = peerProto().Data.service.GetBlocks.responseSerialize({ index: 9, data: bytes }) as Buffer;
+    const header = (n: number): Buffer => Buffer.from([0, n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff]);
+    const data = withRoom(bytes);
+    const framed = BaseServerInterceptingCall.prototype.serializeMessage.call(call, { index: 9, data, inPlace: true });
+    expect(framed.buffer).toBe(data.buffer); // no copy of the block
+    expect(framed.equals(Buffer.concat([header(protobuf.length), protobuf]))).toBe(true);
+    // Without inPlace (any other reply or RPC): grpc-js's own framing, a copy, the same bytes.
+    const copied = BaseServerInterceptingCall.prototype.serializeMessage.call(call, { index: 9, data: bytes });
+    expect(copied.buffer).not.toBe(bytes.buffer);
+    expect(copied.equals(framed)).toBe(true);
+    // inPlace on a block without room: framed by copying, still the same bytes.
+    const plain = BaseServerInterceptingCall.prototype.serializeMessage.call(call, { index: 9, data: bytes, inPlace: true });
+    expect(plain.equals(framed)).toBe(true);
+  });
 });
+

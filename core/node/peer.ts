@@ -9,6 +9,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtoPackage } from './proto';
@@ -247,7 +248,7 @@ function varintLength(n: number): number {
  */
 export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missing?: boolean; inPlace?: boolean }): Buffer {
   const { index, data, missing } = msg;
-  if (msg.inPlace === true && index != null && data != null && missing == null) {
+  if (msg.inPlace === true && index != null && data != null && missing == null && hasReplyHeadroom(data)) {
     // The block sits BLOCK_REPLY_HEADROOM bytes into a buffer of its own (hasReplyHeadroom):
     // the fields before it are written into that room, and the reply is a view of the buffer.
     const head = 1 + varintLength(index) + 1 + varintLength(data.byteLength);
@@ -257,6 +258,7 @@ export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missi
     let at = putVarint(out, 1, index);
     out[at++] = 0x12;
     at = putVarint(out, at, data.byteLength);
+    if (start >= GRPC_PREFIX_BYTES) framedInPlace.add(out);
     return out;
   }
   const size = (index != null ? 1 + varintLength(index) : 0) + (data != null ? 1 + varintLength(data.byteLength) + data.byteLength : 0) + (missing != null ? 2 : 0);
@@ -280,9 +282,9 @@ export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missi
 }
 
 /**
- * Bytes `GetBlocks` asks `readBlock` to leave before each block for the reply's framing: the
- * index field (1 + up to 3 bytes for MAX_GET_BLOCKS) and the data field's tag and length (1 + up
- * to 5 bytes), rounded up.
+ * Bytes `GetBlocks` asks `readBlock` to leave before each block for the reply's framing: gRPC's
+ * 5-byte message header, the index field (1 + up to 3 bytes for MAX_GET_BLOCKS) and the data
+ * field's tag and length (1 + up to 4 bytes for blocks under 256 MiB), rounded up.
  */
 export const BLOCK_REPLY_HEADROOM = 16;
 
@@ -292,6 +294,51 @@ export const BLOCK_REPLY_HEADROOM = 16;
  */
 export function hasReplyHeadroom(data: Uint8Array): boolean {
   return data.byteOffset === BLOCK_REPLY_HEADROOM && data.buffer.byteLength === BLOCK_REPLY_HEADROOM + data.byteLength && !(data.buffer instanceof SharedArrayBuffer);
+}
+
+/** Bytes of gRPC's Length-Prefixed-Message header: compressed flag (1) and message length (4, big-endian). */
+const GRPC_PREFIX_BYTES = 5;
+
+/** `GetBlocks` replies encoded in place with room left for the gRPC message header before them. */
+const framedInPlace = new WeakSet<Buffer>();
+
+/**
+ * Whether grpc-js writes `GetBlocks` replies framed in place (see {@link frameRepliesInPlace}).
+ * False when the grpc-js in use lacks the hook; replies are then copied once more, as before.
+ */
+export const repliesFramedInPlace = frameRepliesInPlace();
+
+/**
+ * grpc-js's server copies every serialized response into a new buffer to put gRPC's 5-byte
+ * Length-Prefixed-Message header (PROTOCOL-HTTP2.md: compressed flag 0, length) before it
+ * (`BaseServerInterceptingCall.serializeMessage`, grpc-js 1.14): for `GetBlocks`, a second copy
+ * of every block served. A reply encoded in place by {@link encodeBlockReply} has room for that
+ * header in its own buffer, so for those (the message carries `inPlace: true`) the header is
+ * written there and the buffer sent as is; every other message goes through grpc-js unchanged.
+ * Patches the prototype of the grpc-js server call class once; a grpc-js without it is left
+ * alone. Returns whether the hook is in place.
+ */
+function frameRepliesInPlace(): boolean {
+  type Call = { handler: { serialize(value: unknown): Buffer }; serializeMessage(value: unknown): Buffer };
+  let proto: Call | undefined;
+  try {
+    const mod = createRequire(import.meta.url)('@grpc/grpc-js/build/src/server-interceptors.js') as { BaseServerInterceptingCall?: { prototype: Call } };
+    proto = mod.BaseServerInterceptingCall?.prototype;
+  } catch {
+    return false;
+  }
+  if (!proto || typeof proto.serializeMessage !== 'function') return false;
+  const original = proto.serializeMessage;
+  proto.serializeMessage = function (this: Call, value: unknown): Buffer {
+    if ((value as { inPlace?: unknown } | null)?.inPlace !== true) return original.call(this, value);
+    const message = this.handler.serialize(value);
+    const framed = framedInPlace.has(message) ? Buffer.from(message.buffer, message.byteOffset - GRPC_PREFIX_BYTES, message.byteLength + GRPC_PREFIX_BYTES) : Buffer.allocUnsafe(message.byteLength + GRPC_PREFIX_BYTES);
+    framed[0] = 0; // not compressed
+    framed.writeUInt32BE(message.byteLength, 1);
+    if (!framedInPlace.has(message)) message.copy(framed, GRPC_PREFIX_BYTES);
+    return framed;
+  };
+  return true;
 }
 
 /** Most hashes one `GetBlocks` call may ask for (more is refused with INVALID_ARGUMENT). */
