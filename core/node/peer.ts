@@ -332,10 +332,11 @@ function frameRepliesInPlace(): boolean {
   proto.serializeMessage = function (this: Call, value: unknown): Buffer {
     if ((value as { inPlace?: unknown } | null)?.inPlace !== true) return original.call(this, value);
     const message = this.handler.serialize(value);
-    const framed = framedInPlace.has(message) ? Buffer.from(message.buffer, message.byteOffset - GRPC_PREFIX_BYTES, message.byteLength + GRPC_PREFIX_BYTES) : Buffer.allocUnsafe(message.byteLength + GRPC_PREFIX_BYTES);
+    const inPlace = framedInPlace.has(message);
+    const framed = inPlace ? Buffer.from(message.buffer, message.byteOffset - GRPC_PREFIX_BYTES, message.byteLength + GRPC_PREFIX_BYTES) : Buffer.allocUnsafe(message.byteLength + GRPC_PREFIX_BYTES);
     framed[0] = 0; // not compressed
     framed.writeUInt32BE(message.byteLength, 1);
-    if (!framedInPlace.has(message)) message.copy(framed, GRPC_PREFIX_BYTES);
+    if (!inPlace) message.copy(framed, GRPC_PREFIX_BYTES);
     return framed;
   };
   return true;

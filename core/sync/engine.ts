@@ -2455,11 +2455,12 @@ export function listWithoutStat(watcher: FSWatcher): boolean {
  * lists the whole directory each time (its 'readdir' throttle only lasts while one listing runs,
  * then lists once more). Copying sync-bulk's 5,000 small files into 50 directories under a bare
  * chokidar watcher raised 14,434 listings of 721,143 entries; with 100 ms, 135 listings of 8,977
- * entries. In sync-bulk's profile those listings took about 3 s of the sender's main thread. The raw events the engine plans files from are emitted unchanged
- * and undelayed; a new subdirectory or symlink in a busy directory is reported up to `delayMs`
- * later, in a quiet one at once. Nothing is listed after the watcher closes. A
- * chokidar without the private `_nodeFsHandler._watchWithNodeFs` hook keeps its stock behaviour.
- * Returns whether the listener was wrapped.
+ * entries. In sync-bulk's profile those listings took about 3 s of the sender's main thread.
+ * The raw events the engine plans files from are emitted unchanged and undelayed; a new
+ * subdirectory or symlink in a busy directory is reported up to `delayMs` later, in a quiet one
+ * at once. Nothing is listed after the watcher closes. A chokidar without the private
+ * `_nodeFsHandler._watchWithNodeFs` hook keeps its stock behaviour. Returns whether the listener
+ * was wrapped.
  */
 export function coalesceListings(watcher: FSWatcher, delayMs: number): boolean {
   type Listener = (...args: unknown[]) => void;

@@ -19,18 +19,19 @@ async function until(what: string, fn: () => boolean): Promise<void> {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-describe('listWithoutStat (chokidar directory listings from readdir entries)', () => {
-  let root: string;
-  let w: FSWatcher | null = null;
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'cd-watch-'));
-  });
-  afterEach(async () => {
-    await w?.close();
-    w = null;
-    await rm(root, { recursive: true, force: true });
-  });
+/** Each test's temp folder and the watcher it started (closed and removed after the test). */
+let root: string;
+let w: FSWatcher | null = null;
+beforeEach(async () => {
+  root = await mkdtemp(join(tmpdir(), 'cd-watch-'));
+});
+afterEach(async () => {
+  await w?.close();
+  w = null;
+  await rm(root, { recursive: true, force: true });
+});
 
+describe('listWithoutStat (chokidar directory listings from readdir entries)', () => {
   it('hands chokidar Dirents instead of lstat results, and chokidar still reports new directories and symlinks but no files', async () => {
     const watcher = engineLikeWatcher(root);
     w = watcher;
@@ -75,17 +76,6 @@ describe('listWithoutStat (chokidar directory listings from readdir entries)', (
 });
 
 describe('coalesceListings (one re-listing per burst of events in a directory)', () => {
-  let root: string;
-  let w: FSWatcher | null = null;
-  beforeEach(async () => {
-    root = await mkdtemp(join(tmpdir(), 'cd-watch-'));
-  });
-  afterEach(async () => {
-    await w?.close();
-    w = null;
-    await rm(root, { recursive: true, force: true });
-  });
-
   it('re-lists a busy directory at most once per delay, keeps raw events, and still reports a directory made during the burst', async () => {
     const delayMs = 100;
     await mkdir(join(root, 'busy'));
