@@ -21,7 +21,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
-import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type Stats } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type Dirent, type Stats } from 'node:fs';
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
@@ -2202,7 +2202,7 @@ export class SyncEngine {
       followSymlinks: false, // a symlink is reported as itself and refused, never followed
       // No awaitWriteFinish: readLocal waits for a stable mtime and re-stats around the hash.
     });
-    listWithoutStat(w);
+    listWithoutStat(w, { skipFiles: true });
     coalesceListings(w, RELIST_COALESCE_MS);
     w.on('raw', (_event: string, name: unknown, details: unknown) => {
       const dir = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
@@ -2430,9 +2430,17 @@ type EntryFilter = (entry: ListedEntry) => boolean;
  * get the entry's Dirent as its `stats`. Entries of other kinds (FIFOs, sockets, devices) now fail
  * chokidar's read-permission check (a Dirent has no mode) and are left out: the engine syncs none
  * of them. A chokidar without `_readdirp` (a future version) keeps its stock listing: slower, same
- * events. Returns whether the listing was changed.
+ * events.
+ *
+ * With `skipFiles` (for a watcher whose `ignored` drops every regular file, as the engine's does),
+ * regular files also leave the listing right after readdir, before readdirp builds an entry for
+ * each (path.resolve, path.relative and two promises per entry) and chokidar filters it: a
+ * directory of 100,000 files costs one readdir instead. chokidar's listings are one directory
+ * deep (readdirp `depth: 0`), so the listing is the stream's one pending readdir, which is
+ * filtered; a readdirp without that shape is left alone. Returns whether the listing was changed.
  */
-export function listWithoutStat(watcher: FSWatcher): boolean {
+export function listWithoutStat(watcher: FSWatcher, options: { skipFiles?: boolean } = {}): boolean {
+  type Listing = { parents?: unknown };
   const fsw = watcher as unknown as { _readdirp?: (root: string, opts: { fileFilter?: EntryFilter; directoryFilter?: EntryFilter }) => unknown };
   const original = fsw._readdirp;
   if (typeof original !== 'function') return false;
@@ -2440,8 +2448,14 @@ export function listWithoutStat(watcher: FSWatcher): boolean {
     if (entry.stats === undefined) entry.stats = entry.dirent;
     return filter ? filter(entry) : true;
   };
+  const notFile = (d: unknown): boolean => typeof (d as { isFile?: unknown } | null)?.isFile !== 'function' || !(d as Dirent).isFile();
   fsw._readdirp = function (root, opts) {
-    return original.call(this, root, { ...opts, alwaysStat: false, fileFilter: withType(opts.fileFilter), directoryFilter: withType(opts.directoryFilter) } as typeof opts);
+    const stream = original.call(this, root, { ...opts, alwaysStat: false, fileFilter: withType(opts.fileFilter), directoryFilter: withType(opts.directoryFilter) } as typeof opts) as Listing | undefined;
+    const pending = stream?.parents;
+    if (options.skipFiles && Array.isArray(pending) && pending.length === 1 && typeof (pending[0] as Promise<unknown> | undefined)?.then === 'function') {
+      pending[0] = (pending[0] as Promise<{ files?: unknown } | undefined>).then((dir) => (dir && Array.isArray(dir.files) ? { ...dir, files: dir.files.filter(notFile) } : dir));
+    }
+    return stream;
   };
   return true;
 }

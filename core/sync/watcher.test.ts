@@ -70,6 +70,46 @@ describe('listWithoutStat (chokidar directory listings from readdir entries)', (
     expect(events.some(([, p]) => p.startsWith(join(root, 'link') + '/'))).toBe(false);
   });
 
+  it('with skipFiles, regular files leave the listing before chokidar or readdirp sees them; directories and symlinks still come through', async () => {
+    // Files and a directory present before the watcher starts: its first listings include them.
+    await mkdir(join(root, 'old'));
+    for (let i = 0; i < 20; i++) await writeFile(join(root, `pre${i}.txt`), 'x');
+    await writeFile(join(root, 'old', 'inner.txt'), 'y');
+    const seen = async (skipFiles: boolean): Promise<{ entries: Dirent[]; events: [string, string][] }> => {
+      const watcher = engineLikeWatcher(root);
+      const fsw = watcher as unknown as { _readdirp: (root: string, opts: Record<string, unknown>) => unknown };
+      const stock = fsw._readdirp;
+      const entries: Dirent[] = [];
+      fsw._readdirp = function (r, opts) {
+        const wrap = (f: unknown) => (e: { dirent?: Dirent }) => {
+          entries.push(e.dirent!);
+          return (f as (e: unknown) => boolean)(e);
+        };
+        return stock.call(this, r, { ...opts, fileFilter: wrap(opts.fileFilter), directoryFilter: wrap(opts.directoryFilter) });
+      };
+      expect(listWithoutStat(watcher, { skipFiles })).toBe(true);
+      const events: [string, string][] = [];
+      watcher.on('all', (ev, p) => events.push([ev, p]));
+      await new Promise<void>((r) => watcher.once('ready', () => r()));
+      await mkdir(join(root, skipFiles ? 'new-skip' : 'new-stock'));
+      await symlink(join(root, 'old'), join(root, skipFiles ? 'link-skip' : 'link-stock'));
+      await until('the new directory and symlink', () => events.some(([e, p]) => e === 'addDir' && p.includes('new-')) && events.some(([, p]) => p.includes('link-')));
+      await watcher.close();
+      return { entries, events };
+    };
+    const stock = await seen(false);
+    expect(stock.entries.some((d) => d.isFile())).toBe(true); // control: the filters do see files without skipFiles
+    const skip = await seen(true);
+    expect(skip.entries.length).toBeGreaterThan(0);
+    expect(skip.entries.some((d) => d.isFile())).toBe(false);
+    expect(skip.entries.some((d) => d.isDirectory() && d.name === 'old')).toBe(true);
+    expect(skip.entries.some((d) => d.isSymbolicLink())).toBe(true);
+    // The same events as before: directories and symlinks, never the files.
+    expect(skip.events.some(([e, p]) => e === 'addDir' && p === join(root, 'new-skip'))).toBe(true);
+    expect(skip.events.some(([, p]) => p === join(root, 'link-skip'))).toBe(true);
+    expect(skip.events.filter(([, p]) => p.endsWith('.txt'))).toEqual([]);
+  });
+
   it('leaves a watcher without the private hook alone', () => {
     expect(listWithoutStat({} as FSWatcher)).toBe(false);
   });
