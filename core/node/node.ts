@@ -161,7 +161,7 @@ export class ClusterNode implements ControlHandler {
       fetcher: new GrpcBlobFetcher(this.clients, id, this.log.child({ mod: 'fetch' })),
       // Block sources after the record's author: every other node believed up (a node lacking a block says so).
       peers: () => [...this.topology.byId.keys()].filter((n) => n !== id && this.isUp(n)),
-      logger: this.log.child({ mod: 'sync' }),
+      logger: this.log, // the engine adds { mod: 'sync' }
       onActivity: (e: ActivityEntry) => this.activity(e),
       versioning: topology.config.sync.versioning,
     });

@@ -101,6 +101,7 @@ export interface SyncEngineOptions {
   dataDir: string;
   kv: ReplicatedKV;
   fetcher: BlobFetcher;
+  /** Where the engine logs, under `{ mod: 'sync' }`; the node's own bindings (its id) come with it. Default: silent. */
   logger?: Logger;
   /** Shared hasher; when absent the engine creates (and destroys on stop) its own. */
   hasher?: Hasher;
@@ -375,7 +376,7 @@ export class SyncEngine {
     this.folder = resolve(options.folder);
     this.folderPrefix = this.folder.endsWith(sep) ? this.folder : this.folder + sep;
     this.dataDirAbs = resolve(options.dataDir);
-    this.log = (options.logger ?? silentLogger).child({ mod: 'sync', node: options.nodeId });
+    this.log = (options.logger ?? silentLogger).child({ mod: 'sync' });
     this.ownsHasher = !options.hasher;
     this.hasher = options.hasher ?? null;
     this.stabilityMs = options.stabilityMs ?? 150;

@@ -61,7 +61,7 @@ export class SyncTestCluster {
       stabilityMs: 100,
       peers: () => [...this.nodes.keys()],
       onActivity: (e) => activity.push(e),
-      ...(process.env.SYNC_TEST_LOG ? { logger: consoleLogger({}) } : {}),
+      ...(process.env.SYNC_TEST_LOG ? { logger: consoleLogger({ node: id }) } : {}),
       ...extra,
     });
     this.net.register(id, engine.objects, engine);
