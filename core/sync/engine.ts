@@ -255,7 +255,8 @@ function problemKind(message: string): SyncProblemKind {
  */
 function lstatOrNull(path: string): Stats | null {
   try {
-    return lstatSync(path);
+    // throwIfNoEntry: a missing file (the usual case for a file about to be received) costs no exception.
+    return lstatSync(path, { throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }

@@ -176,11 +176,13 @@ export function lstatForScan(path: string, parents: readonly string[]): Exclude<
   }
   let st;
   try {
-    st = lstatSync(path);
+    // throwIfNoEntry: a missing file (every file a bulk sync is about to receive) costs no exception.
+    st = lstatSync(path, { throwIfNoEntry: false });
   } catch (err) {
     if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return { kind: 'missing' };
     throw err;
   }
+  if (!st) return { kind: 'missing' };
   if (st.isSymbolicLink()) return { kind: 'symlink' };
   if (!st.isFile()) return { kind: 'notFile' };
   return { kind: 'stat', size: st.size, mtimeMs: st.mtimeMs };
