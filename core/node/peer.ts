@@ -242,9 +242,10 @@ function varintLength(n: number): number {
  * Wire encoding of one `BlockReply` (`peer.proto`: index = 1 varint, data = 2 bytes, missing = 3
  * bool; a field is written when set, as protobufjs does), written straight into one buffer: the
  * block's bytes are copied once, without protobufjs' per-message object handling; not at all
- * when `inPlace` is set, which the `GetBlocks` handler does only for a block read with room for
- * the framing before it ({@link hasReplyHeadroom}). The server's response serializer of
- * `GetBlocks` (the bulk of a sync's bytes); the client decodes it with protobufjs.
+ * when `inPlace` is set and the block was read with room for the framing before it
+ * ({@link hasReplyHeadroom}; the `GetBlocks` handler sets `inPlace` on every block it sends).
+ * The server's response serializer of `GetBlocks` (the bulk of a sync's bytes); the client
+ * decodes it with protobufjs.
  */
 export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missing?: boolean; inPlace?: boolean }): Buffer {
   const { index, data, missing } = msg;
@@ -519,7 +520,8 @@ export async function startPeerServer(opts: {
           const data = await reads[i]!;
           reads[i] = undefined;
           read(i + GET_BLOCKS_READ_AHEAD);
-          await send(data ? { index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), inPlace: hasReplyHeadroom(data) } : { index: i, missing: true });
+          // inPlace: framed inside the read buffer when it has the room (encodeBlockReply checks).
+          await send(data ? { index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), inPlace: true } : { index: i, missing: true });
         }
         call.end();
       } catch (err) {

@@ -1,10 +1,10 @@
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { PathError, UnavailableError } from '../common/errors';
 import type { Logger } from '../common/logger';
 import type { LockInfo } from '../control/api';
-import { FILES_PREFIX, folderPath, LOCKS_PREFIX, type IndexRecord } from './engine';
+import { entryPath, FILES_PREFIX, folderPath, LOCKS_PREFIX, type IndexRecord } from './engine';
 import { isConflictCopy } from './paths';
 import { SyncTestCluster, waitFor } from './testing/cluster';
 
@@ -496,6 +496,12 @@ describe('folderPath (absolute path of a folder key)', () => {
       const prefix = folder.endsWith(sep) ? folder : folder + sep;
       for (const k of keys) expect(folderPath(folder, prefix, k), JSON.stringify([folder, k])).toBe(join(folder, ...k.split('/')));
     }
+  });
+
+  it('entryPath equals path.resolve of a watched directory and an entry name', () => {
+    const dirs = ['/tmp/cd-folder', '/tmp/cd-folder/sub dir', '/', '/tmp/./x', '/tmp//x', '/tmp/x/..', 'relative/dir'];
+    const names = ['f.txt', '.hidden', 'a..b', '.', '..', '', 'a/b', 'ü名前'];
+    for (const d of dirs) for (const n of names) expect(entryPath(d, n), JSON.stringify([d, n])).toBe(resolve(d, n));
   });
 });
 

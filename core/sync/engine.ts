@@ -253,6 +253,15 @@ function problemKind(message: string): SyncProblemKind {
  * libuv's thread pool that cost several times the syscall itself in CPU (measured ~70–200 µs vs
  * ~16 µs per lstat on a 2-core host), which capped a bulk sync of small files.
  */
+/**
+ * A buffer for a block of `size` bytes read for a peer, with `headroom` bytes before it: with
+ * room, a buffer of its own (allocUnsafeSlow, not a slice of the shared pool) so the caller may
+ * write into that room; see {@link SyncEngine.readBlock}.
+ */
+function blockBuffer(size: number, headroom: number): Buffer {
+  return headroom > 0 ? Buffer.allocUnsafeSlow(headroom + size).subarray(headroom) : Buffer.allocUnsafe(size);
+}
+
 function lstatOrNull(path: string): Stats | null {
   try {
     // throwIfNoEntry: a missing file (the usual case for a file about to be received) costs no exception.
@@ -543,7 +552,6 @@ export class SyncEngine {
       await writeFile(tmp, bytes);
       const h = await this.hash(tmp);
       await rename(tmp, abs);
-      this.ensureWatched(abs);
       this.schedule(p);
       this.settleCheck(p);
       return { path: p, size: h.size, sha256: h.sha256 };
@@ -676,7 +684,6 @@ export class SyncEngine {
       if (sha256 && h.sha256 !== sha256) throw new CorruptionError(`the copy of version ${versionId.slice(1)} of ${p} hashes to ${h.sha256}, not ${sha256}; nothing was restored`, { detail: { expected: sha256, got: h.sha256 } });
       if (await lstat(abs).catch(() => null)) await this.versions.keep(p, abs); // the bytes being replaced stay restorable
       await rename(tmp, abs);
-      this.ensureWatched(abs);
       this.hashCache.delete(p);
       this.schedule(p);
       this.settleCheck(p);
@@ -748,7 +755,6 @@ export class SyncEngine {
       } finally {
         await rm(tmp, { force: true });
       }
-      this.ensureWatched(abs);
       this.hashCache.delete(original);
       this.schedule(original);
       this.settleCheck(original);
@@ -787,7 +793,6 @@ export class SyncEngine {
         mkdirSync(dirname(abs), { recursive: true }); // the file's directory is new (or was removed meanwhile)
         renameSync(tmp, abs);
       }
-      this.ensureWatched(abs);
     } catch (err) {
       if (errCode(err) === 'EXDEV' && this.stageOutside) {
         this.stageOutside = false;
@@ -883,7 +888,7 @@ export class SyncEngine {
       return null;
     }
     try {
-      const buf = headroom > 0 ? Buffer.allocUnsafeSlow(headroom + loc.size).subarray(headroom) : Buffer.allocUnsafe(loc.size);
+      const buf = blockBuffer(loc.size, headroom);
       let got = 0;
       while (got < loc.size) {
         const { bytesRead } = await fh.read(buf, got, loc.size - got, loc.offset + got);
@@ -905,8 +910,7 @@ export class SyncEngine {
       return null;
     }
     try {
-      // allocUnsafeSlow: a buffer of its own (not a slice of the shared pool), so the caller may use the room.
-      const buf = headroom > 0 ? Buffer.allocUnsafeSlow(headroom + loc.size).subarray(headroom) : Buffer.allocUnsafe(loc.size);
+      const buf = blockBuffer(loc.size, headroom);
       let got = 0;
       while (got < loc.size) {
         const n = readSync(fd, buf, got, loc.size - got, loc.offset + got);
@@ -1520,7 +1524,7 @@ export class SyncEngine {
     else this.unindexBlocks(this.abs(path));
     await this.reconcileWith(path, local);
     // Rules follow the file whatever changed it (an applied remote version, a console write, an
-    // edit); watcher events for a file replaced by rename are not reliable (see ensureWatched).
+    // edit), not only when a watcher event for it arrives.
     if (path === IGNORE_FILE) this.ignoreFileChanged();
   }
 
@@ -1855,18 +1859,9 @@ export class SyncEngine {
     this.hashCache.set(path, local);
     this.readOnlyByUs.delete(path);
     this.markSynced(path, idx, local);
-    this.settleCheck(path); // chokidar may lose its watch on a path we replaced by rename
+    this.settleCheck(path); // should the event of an edit made right after our rename be lost
     this.fileLog('applied', { path, version: rec.version }, 'applied remote version');
     this.emitChange([path]);
-  }
-
-  /**
-   * Makes sure chokidar watches a file we just renamed into the folder. A file that appears by
-   * rename from outside the folder can be missed by chokidar's throttled directory re-read, and
-   * then later edits to it go unseen (seen intermittently in the lock-refusal integration test).
-   */
-  private ensureWatched(_abs: string): void {
-    // Files need no watch of their own: the directory's watch reports them (see startFolderWatcher).
   }
 
   /** Renames the local file to a Syncthing-style conflict copy (which is then committed as a new file). */
@@ -1874,7 +1869,6 @@ export class SyncEngine {
     let name = conflictCopyName(path, new Date(), this.opts.nodeId);
     for (let i = 1; await lstat(this.abs(name)).catch(() => null); i++) name = conflictCopyName(path, new Date(Date.now() + i * 1000), this.opts.nodeId);
     await rename(this.abs(path), this.abs(name));
-    this.ensureWatched(this.abs(name));
     await chmod(this.abs(name), 0o644).catch(() => undefined);
     this.hashCache.delete(path);
     this.settleCheck(name);
@@ -2189,11 +2183,10 @@ export class SyncEngine {
    * which is then planned (a plan works out itself whether it was added, changed or removed).
    * Missed events are caught by the periodic rescan, as before.
    *
-   * chokidar re-lists a directory on events in it (at most once a second, plus a trailing pass)
-   * and lstat's every entry of it to do so: in sync-bulk that was 1.7 s of each node's main thread
-   * (~50,000 lstat promises). Those listings only need each entry's type (files are ignored here,
-   * new directories are watched), so they are made from the directory entries readdir returns
-   * (see {@link listWithoutStat}).
+   * chokidar itself is kept for new directories and symlinks. It re-lists a directory on every
+   * event in it and lstat's each entry to do so; here those listings come at most every
+   * {@link RELIST_COALESCE_MS} per busy directory ({@link coalesceListings}) and are made from
+   * readdir's entries with regular files dropped at once ({@link listWithoutStat}).
    */
   private async startFolderWatcher(): Promise<void> {
     const w = chokidarWatch(this.folder, {
@@ -2213,9 +2206,7 @@ export class SyncEngine {
         this.rescanDirSoon(resolve(dir)); // the OS did not say which entry changed: list the directory again
         return;
       }
-      // A bare entry name (what fs.watch reports for a directory) is appended to the directory's
-      // path; anything else is resolved.
-      this.onEntryEvent(name !== '.' && name !== '..' && !name.includes('/') && !name.includes(sep) && isAbsolute(dir) ? (dir.endsWith(sep) ? dir + name : dir + sep + name) : resolve(dir, name));
+      this.onEntryEvent(entryPath(dir, name));
     });
     w.on('all', (event, absPath) => {
       const rel = this.rel(absPath);
@@ -2517,5 +2508,17 @@ export function coalesceListings(watcher: FSWatcher, delayMs: number): boolean {
 export function folderPath(folder: string, prefix: string, key: string): string {
   if (sep === '/' && key.length > 0 && key[0] !== '/' && key[key.length - 1] !== '/' && key !== '.' && key !== '..' && !key.includes('//') && !key.includes('./') && !key.endsWith('/.') && !key.endsWith('/..')) return prefix + key;
   return join(folder, ...key.split('/'));
+}
+
+/**
+ * Absolute path of entry `name` of the watched directory `dir`, as `path.resolve(dir, name)`. A
+ * bare entry name (what fs.watch reports for a directory) under an absolute `dir` is appended to
+ * it without re-normalizing the whole path on every watcher event.
+ */
+export function entryPath(dir: string, name: string): string {
+  if (name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes(sep) && isAbsolute(dir) && !dir.includes(`${sep}.`) && !dir.includes(sep + sep)) {
+    return dir.endsWith(sep) ? dir + name : dir + sep + name;
+  }
+  return resolve(dir, name);
 }
 
