@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { blockLayout } from './blocks';
 import { Hasher, ownsBuffer, workerExecArgv } from './hasher';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-hasher-'));
@@ -151,6 +152,45 @@ describe('Hasher', () => {
       expect(sha(got.subarray(0, 128 << 10))).toBe(ownHash);
       expect(sha(got.subarray(128 << 10, (128 + 96) << 10))).toBe(h1);
       expect(sha(got.subarray((128 + 96) << 10))).toBe(h2);
+    } finally {
+      await h.destroy();
+    }
+  }, 60_000);
+  it('one thread reading files and blocks of many sizes through its one read buffer gives each its own bytes', async () => {
+    // One thread: every read below goes through the same scratch buffer, which grows (128 KiB + 1
+    // for a one-block file, 1 MiB chunks, a 2 MiB block) and is read short at each file's end.
+    const h = new Hasher({ threads: 1 });
+    try {
+      const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+      const sizes = { empty: 0, tiny: 5, oneBlock: 128 << 10, overOne: (128 << 10) + 1, chunks: (3 << 20) + 7, big: (9 << 20) + 3 };
+      const files = Object.entries(sizes).map(([name, size], k) => {
+        const bytes = Buffer.alloc(size).map((_, i) => (i * (k + 3) + k) % 251);
+        const path = join(dir, `scratch-${name}.bin`);
+        writeFileSync(path, bytes);
+        return { name, path, bytes, blocks: blockLayout(size).map((b) => sha(bytes.subarray(b.offset, b.offset + b.size))) };
+      });
+      // Largest first, then smallest: a stale longer read must not leak into a shorter one.
+      for (const f of [...files].reverse().concat(files)) {
+        const r = await h.hash(f.path);
+        expect({ name: f.name, sha256: r.sha256, size: r.size, blocks: r.blocks }).toEqual({ name: f.name, sha256: sha(f.bytes), size: f.bytes.length, blocks: f.blocks });
+      }
+      // Blocks of different sizes copied through the same buffer, one with a wrong hash (skipped).
+      const big = files.find((f) => f.name === 'big')!;
+      const chunks = files.find((f) => f.name === 'chunks')!;
+      const dest = join(dir, 'scratch-dest.bin');
+      writeFileSync(dest, Buffer.alloc(4 << 20));
+      const items = [
+        { srcOffset: 1 << 20, destOffset: 0, size: 2 << 20, hash: sha(big.bytes.subarray(1 << 20, 3 << 20)) },
+        { srcOffset: 5, destOffset: 2 << 20, size: 100, hash: sha(big.bytes.subarray(5, 105)) },
+        { srcOffset: 0, destOffset: 3 << 20, size: 1000, hash: sha(chunks.bytes.subarray(0, 1000)) }, // not big's bytes
+      ];
+      expect(await h.copyBlocks(big.path, dest, items)).toEqual([true, true, false]);
+      const out = readFileSync(dest);
+      expect(out.subarray(0, 2 << 20).equals(big.bytes.subarray(1 << 20, 3 << 20))).toBe(true);
+      expect(out.subarray(2 << 20, (2 << 20) + 100).equals(big.bytes.subarray(5, 105))).toBe(true);
+      expect(out.subarray(3 << 20, (3 << 20) + 1000).every((b) => b === 0)).toBe(true); // not written
+      const check = [items[0]!, items[1]!].map((it) => ({ offset: it.destOffset, size: it.size, hash: it.hash }));
+      expect(await h.checkBlocks(dest, [...check, { offset: 3 << 20, size: 1000, hash: items[2]!.hash }])).toEqual([true, true, false]);
     } finally {
       await h.destroy();
     }
