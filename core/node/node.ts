@@ -192,6 +192,7 @@ export class ClusterNode implements ControlHandler {
         localFiles: () => Object.fromEntries(Object.entries(this.sync.localVersions()).map(([k, v]) => [k, v ?? 0])),
         openObject: (sha) => (this.sync.objects.has(sha) ? this.sync.objects.createReadStream(sha) : null),
         readBlock: (hash, headroom) => this.sync.readBlock(hash, headroom),
+        releaseBlock: (data) => this.sync.releaseBlock(data),
         keptVersionFile: (path, sha256) => this.sync.keptVersionFile(path, sha256),
       },
       logger: this.log.child({ mod: 'peer' }),

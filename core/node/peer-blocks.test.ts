@@ -10,10 +10,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { normalizePath } from '../sync/paths';
 import { silentLogger } from '../common/logger';
+import { BufferPool } from '../sync/buffer-pool';
 import { BLOCK_REPLY_HEADROOM, encodeBlockReply, GrpcBlobFetcher, hasReplyHeadroom, repliesFramedInPlace, MAX_GET_BLOCKS, PeerClients, peerProto, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
 
 async function freePort(): Promise<number> {
@@ -353,3 +354,63 @@ describe('encodeBlockReply (the GetBlocks response serializer)', () => {
   });
 });
 
+
+describe('GetBlocks with block buffers read into again once sent (releaseBlock)', () => {
+  it('hands each served block back once, after it was written: scribbling over a handed-back buffer at once never reaches the client', async () => {
+    // As the engine serves full blocks: from a BufferPool, with room for the framing. On release
+    // the buffer is scribbled over at once and goes back to the pool for the next read, so a
+    // release that came before the bytes left the buffer would send the scribble.
+    const pool = new BufferPool({ maxBytes: 64 << 20, alloc: (n) => new ArrayBuffer(n) });
+    const blocks = new Map<string, Buffer>();
+    const list = Array.from({ length: 48 }, () => randomBytes(128 * 1024));
+    for (const b of list) blocks.set(sha(b), b);
+    const served = new Set<ArrayBuffer>();
+    let reads = 0;
+    let releases = 0;
+    const port = await freePort();
+    const addresses = new Map([
+      ['S', `127.0.0.1:${port}`],
+      ['C', '127.0.0.1:1'],
+    ]);
+    const server = await startPeerServer({
+      host: '127.0.0.1',
+      port,
+      dir: { cluster: 't', self: 'S', addresses },
+      logger: silentLogger,
+      handlers: {
+        ...UNUSED_HANDLERS,
+        readBlock: async (hash, headroom = 0) => {
+          const bytes = blocks.get(hash);
+          if (!bytes) return null;
+          reads++;
+          const out = Buffer.from(pool.take(headroom + bytes.length), headroom, bytes.length);
+          bytes.copy(out);
+          served.add(out.buffer as ArrayBuffer);
+          return out;
+        },
+        releaseBlock: (data) => {
+          releases++;
+          new Uint8Array(data.buffer).fill(0xff);
+          expect(pool.give(data.buffer as ArrayBuffer)).toBe(true); // handed back once only
+        },
+      },
+    });
+    const clients = new PeerClients({ cluster: 't', self: 'C', addresses });
+    const fetcher = new GrpcBlobFetcher(clients, 'C', silentLogger);
+    try {
+      // Four calls at once, each of every block in another order, twice over.
+      for (let round = 0; round < 2; round++) {
+        const orders = [0, 1, 2, 3].map((k) => list.map((_, i) => list[(i * (2 * k + 1) + k) % list.length]!));
+        const got = await Promise.all(orders.map((o) => fetcher.getBlocks('S', o.map(sha))));
+        got.forEach((g, k) => g.forEach((b, i) => expect(Buffer.from(b!).equals(orders[k]![i]!)).toBe(true)));
+      }
+      expect(reads).toBe(2 * 4 * list.length);
+      await vi.waitFor(() => expect(releases).toBe(reads), { timeout: 10_000 }); // the last write callbacks
+      expect(pool.reused).toBeGreaterThan(0); // buffers were read into again, not only allocated
+      expect(served.size).toBeLessThan(reads);
+    } finally {
+      clients.close();
+      await new Promise<void>((r) => server.tryShutdown(() => r()));
+    }
+  });
+});

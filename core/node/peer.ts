@@ -207,11 +207,18 @@ export interface PeerHandlers {
   /**
    * Bytes of the block with this SHA-256 (already validated as 64 hex digits), or null when this
    * node has none. With `headroom` (bytes), the handler may return the block as a view starting
-   * `headroom` bytes into a fresh ArrayBuffer of exactly `headroom` + block size bytes, allocated
-   * for this call alone: `GetBlocks` then writes the reply's framing into that room instead of
-   * copying the block (see {@link encodeBlockReply}). Any other buffer is copied as before.
+   * `headroom` bytes into an ArrayBuffer of exactly `headroom` + block size bytes, this call's
+   * alone until handed to {@link releaseBlock}: `GetBlocks` then writes the reply's framing into
+   * that room instead of copying the block (see {@link encodeBlockReply}). Any other buffer is
+   * copied as before.
    */
   readBlock?(hash: string, headroom?: number): Promise<Uint8Array | null>;
+  /**
+   * Called by `GetBlocks` with a block {@link readBlock} returned, once the reply holding it has
+   * been written to the connection (grpc-js calls back after HTTP/2 wrote it), so its buffer may
+   * be read into again; never for a reply that was not sent (a cancelled call).
+   */
+  releaseBlock?(data: Uint8Array): void;
   /**
    * The file of an old version of folder path `path` this node kept whose content hashes to
    * `sha256`, or null. Throws PathError for an invalid path (`path` is untrusted).
@@ -500,9 +507,10 @@ export async function startPeerServer(opts: {
       }
       let cancelled = false;
       call.on('cancelled', () => (cancelled = true));
-      const send = (msg: Record<string, unknown>): Promise<void> | void => {
-        if (!call.write(msg)) return new Promise<void>((r) => call.once('drain', () => r()));
+      const send = (msg: Record<string, unknown>, onSent?: () => void): Promise<void> | void => {
+        if (!call.write(msg, onSent)) return new Promise<void>((r) => call.once('drain', () => r()));
       };
+      const release = handlers.releaseBlock;
       try {
         // Up to GET_BLOCKS_READ_AHEAD reads in flight (each an open/read/close on the fs thread
         // pool: one at a time left a call of many small blocks waiting on round trips); the
@@ -521,7 +529,8 @@ export async function startPeerServer(opts: {
           reads[i] = undefined;
           read(i + GET_BLOCKS_READ_AHEAD);
           // inPlace: framed inside the read buffer when it has the room (encodeBlockReply checks).
-          await send(data ? { index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), inPlace: true } : { index: i, missing: true });
+          if (!data) await send({ index: i, missing: true });
+          else await send({ index: i, data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), inPlace: true }, release && (() => release(data)));
         }
         call.end();
       } catch (err) {

@@ -100,6 +100,17 @@ describe('block transfer (two engines, one MemoryKv)', () => {
     const roomy = (await A.engine.readBlock(blockHashes(v2)[5]!, 16))!;
     expect(Buffer.from(roomy).equals(v2.subarray(5 * BS, 6 * BS))).toBe(true);
     expect([roomy.byteOffset, roomy.buffer.byteLength]).toEqual([16, 16 + BS]);
+    // Handed back once sent, a full block's buffer is read into again (once: a second hand-back is ignored).
+    const reused = A.engine.servedBlockBuffersReused;
+    A.engine.releaseBlock(roomy);
+    A.engine.releaseBlock(roomy);
+    const next = (await A.engine.readBlock(blockHashes(v2)[6]!, 16))!;
+    const other = (await A.engine.readBlock(blockHashes(v2)[7]!, 16))!;
+    expect(next.buffer).toBe(roomy.buffer);
+    expect(other.buffer).not.toBe(roomy.buffer);
+    expect(A.engine.servedBlockBuffersReused - reused).toBe(1);
+    expect(Buffer.from(next).equals(v2.subarray(6 * BS, 7 * BS))).toBe(true);
+    expect(Buffer.from(other).equals(v2.subarray(7 * BS, 8 * BS))).toBe(true);
     await expect(A.engine.readBlock(blockHashes(v2)[5]!, -1)).rejects.toBeInstanceOf(ValidationError);
     await expect(A.engine.readBlock(blockHashes(v2)[5]!, 1e9)).rejects.toBeInstanceOf(ValidationError);
     expect(await A.engine.readBlock(blockHashes(v1)[5]!)).toBeNull(); // the old block is gone

@@ -39,6 +39,7 @@ import { DEFAULT_VERSIONING, VERSIONS_DIR, VersionStore, type VersioningOptions 
 import { planPath } from './planner';
 import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
+import { BufferPool } from './buffer-pool';
 import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
@@ -84,6 +85,8 @@ const FETCH_BATCH_BYTES = 4 << 20;
 const FETCH_CALLS_PER_FILE = 4;
 /** Bytes of fetched blocks held in memory at once, across all files. */
 const FETCH_BUDGET_BYTES = 64 << 20;
+/** Most bytes of free block buffers kept for serving peers (see {@link SyncEngine.releaseBlock}). */
+const SERVE_POOL_BYTES = 16 << 20;
 /** How long a file deleted by a remote change is kept (outside the folder) as a block source for a rename's create (ms). */
 const HELD_MS = 120_000;
 /** Partial files in the staging dir older than this are removed at start instead of resumed (ms). */
@@ -253,15 +256,6 @@ function problemKind(message: string): SyncProblemKind {
  * libuv's thread pool that cost several times the syscall itself in CPU (measured ~70–200 µs vs
  * ~16 µs per lstat on a 2-core host), which capped a bulk sync of small files.
  */
-/**
- * A buffer for a block of `size` bytes read for a peer, with `headroom` bytes before it: with
- * room, a buffer of its own (allocUnsafeSlow, not a slice of the shared pool) so the caller may
- * write into that room; see {@link SyncEngine.readBlock}.
- */
-function blockBuffer(size: number, headroom: number): Buffer {
-  return headroom > 0 ? Buffer.allocUnsafeSlow(headroom + size).subarray(headroom) : Buffer.allocUnsafe(size);
-}
-
 function lstatOrNull(path: string): Stats | null {
   try {
     // throwIfNoEntry: a missing file (the usual case for a file about to be received) costs no exception.
@@ -365,6 +359,8 @@ export class SyncEngine {
   private readonly partials = new Map<string, string>();
   /** Blocks being fetched right now, by hash: settles when that fetch ends (then {@link blockAt} says where the block landed). */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** Buffers of full blocks served to peers, read into again once sent (see {@link releaseBlock}). */
+  private readonly servePool = new BufferPool({ maxBytes: SERVE_POOL_BYTES, alloc: (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer });
   /** Copies reading from a partial file right now, by partial path: its rename into place waits for them. */
   private readonly partReaders = new Map<string, { n: number; drained: (() => void)[] }>();
   /** Partial files being renamed into place: settles once their blocks are indexed under the final name. */
@@ -869,10 +865,38 @@ export class SyncEngine {
   }
 
   /**
+   * A buffer for a block of `size` bytes read for a peer, with `headroom` bytes before it: with
+   * room, a buffer of its own (not a slice of Node's shared pool) so the caller may write into
+   * that room; a full block (a power of two of at least {@link MIN_BLOCK_SIZE} bytes: every block
+   * but a file's last) comes from {@link servePool}.
+   */
+  private blockBuffer(size: number, headroom: number): Buffer {
+    if (headroom === 0) return Buffer.allocUnsafe(size);
+    if (size >= MIN_BLOCK_SIZE && (size & (size - 1)) === 0) return Buffer.from(this.servePool.take(headroom + size), headroom, size);
+    return Buffer.allocUnsafeSlow(headroom + size).subarray(headroom);
+  }
+
+  /**
+   * Hands back a block {@link readBlock} returned, once its bytes have been written to the
+   * connection and nothing reads it any more: a full block's buffer is then read into again for
+   * a later request instead of a fresh one (memory fresh from the OS costs a page fault per
+   * 4 KiB). Any other buffer, or one handed back before, is ignored.
+   */
+  releaseBlock(data: Uint8Array): void {
+    if (data.buffer instanceof ArrayBuffer) this.servePool.give(data.buffer);
+  }
+
+  /** Buffers of served blocks read into again instead of allocated (see {@link releaseBlock}). */
+  get servedBlockBuffersReused(): number {
+    return this.servePool.reused;
+  }
+
+  /**
    * Bytes of block `hash` for a peer's `GetBlocks`, read from the local file that holds it; null
    * when this node has no such block. Not verified here: the receiver checks every block's hash.
-   * With `headroom` (bytes, 0–64), the block is read into a fresh buffer of `headroom` + its size
-   * and returned as the view past that room, which the caller may write its framing into.
+   * With `headroom` (bytes, 0–64), the block is read into a buffer of `headroom` + its size, its
+   * own until handed back with {@link releaseBlock} (or dropped), and returned as the view past
+   * that room, which the caller may write its framing into.
    * @throws ValidationError for a malformed hash or headroom
    */
   async readBlock(hash: string, headroom = 0): Promise<Uint8Array | null> {
@@ -888,7 +912,7 @@ export class SyncEngine {
       return null;
     }
     try {
-      const buf = blockBuffer(loc.size, headroom);
+      const buf = this.blockBuffer(loc.size, headroom);
       let got = 0;
       while (got < loc.size) {
         const { bytesRead } = await fh.read(buf, got, loc.size - got, loc.offset + got);
@@ -910,7 +934,7 @@ export class SyncEngine {
       return null;
     }
     try {
-      const buf = blockBuffer(loc.size, headroom);
+      const buf = this.blockBuffer(loc.size, headroom);
       let got = 0;
       while (got < loc.size) {
         const n = readSync(fd, buf, got, loc.size - got, loc.offset + got);
