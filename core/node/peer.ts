@@ -18,6 +18,7 @@ import type { Logger } from '../common/logger';
 import type { Entry, Message, MessageType, RaftTransport } from '../raft/types';
 import { isSha256 } from '../sync/blocks';
 import { SnapshotAssembler, splitSnapshotMessage, type SnapshotChunk } from './snapshot-chunks';
+import { releaseReceivedBlock } from './block-receive';
 
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -723,6 +724,15 @@ export class GrpcBlobFetcher {
     private readonly self: string,
     private readonly logger: Logger,
   ) {}
+
+  /**
+   * Hands back a block {@link getBlocks} returned, once the caller is done with it: a block that
+   * had a reply of its own was read into a pooled buffer (see `block-receive.ts`), which then
+   * assembles a later reply.
+   */
+  release(data: Uint8Array): void {
+    releaseReceivedBlock(data);
+  }
 
   /** Small objects waiting for a batched `GetObjects` call, by source. */
   private readonly batches = new Map<string, BatchItem[]>();

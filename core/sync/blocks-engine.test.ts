@@ -93,6 +93,9 @@ describe('block transfer (two engines, one MemoryKv)', () => {
     expect(c.net.blockBytes() - fetchedBefore).toBe(BS);
     expect(c.net.blockFetches.slice(-1)[0]).toMatchObject({ hash: blockHashes(v2)[5], from: 'A', bytes: BS });
     expect(B.engine.transferStats.copiedBytes - copiedBefore).toBe(v2.length - BS);
+    // Every block delivered was handed back once, after it was written (the fetcher scribbles over
+    // a handed-back block: the file above would not match otherwise).
+    expect([c.net.released, c.net.releasedTwice]).toEqual([c.net.blockFetches.length, 0]);
 
     // Serving side: blocks by hash only; malformed or path-like hashes are a ValidationError.
     expect(Buffer.from((await A.engine.readBlock(blockHashes(v2)[5]!))!).equals(v2.subarray(5 * BS, 6 * BS))).toBe(true);

@@ -30,7 +30,7 @@ import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
 import { Hasher, type ScanFileResult } from './hasher';
-import { lstatForScan } from './hash-worker';
+import { lstatForScan, type BlocksResult } from './hash-worker';
 import { assertSha256, ObjectStore } from './object-store';
 import { conflictCopyName, conflictOriginal, isConflictCopy, isTemporary, normalizePath, TEMP_PREFIX } from './paths';
 import { historyEntryOf, historyKey, historyPrefixOf, HISTORY_KEEP, parseHistoryEntry } from './history';
@@ -75,6 +75,11 @@ export interface BlobFetcher {
    * cannot be reached. Optional: without it, a version is restored only from this node's copies.
    */
   fetchKept?(source: string, path: string, sha256: string, destPath: string): Promise<void>;
+  /**
+   * Called with each block {@link getBlocks} returned once the engine is done with it (verified
+   * and written, or rejected), so the implementation may reuse its buffer. Optional.
+   */
+  release?(data: Uint8Array): void;
 }
 
 /** Most blocks asked for in one `GetBlocks` call (the server refuses more). */
@@ -1166,7 +1171,14 @@ export class SyncEngine {
           });
           if (items.length > 0) {
             const finish = finishMtimeMs !== undefined && items.length === need.length ? { mtimeMs: finishMtimeMs } : undefined;
-            const res = await this.hasher!.writeBlocksFinish(part, items, finish);
+            let res: BlocksResult;
+            try {
+              res = await this.hasher!.writeBlocksFinish(part, items, finish);
+            } finally {
+              // The worker is done with these bytes (written, rejected, or failed).
+              const release = this.opts.fetcher.release;
+              if (release) for (const it of items) release.call(this.opts.fetcher, it.data);
+            }
             if (res.finished) finished = res.finished;
             const ok = res.ok;
             ok.forEach((v, i) => {

@@ -101,6 +101,13 @@ export function ownsBuffer(data: Uint8Array): boolean {
   return buf instanceof ArrayBuffer && data.byteLength >= TRANSFER_MIN && buf.byteLength !== Buffer.poolSize && buf.byteLength - data.byteLength <= TRANSFER_SLACK;
 }
 
+/** The buffers of `items` to transfer to a worker: all but shared ones (a SharedArrayBuffer is shared, not transferred). */
+function transferable(items: readonly { data: Uint8Array }[]): ArrayBuffer[] {
+  const out: ArrayBuffer[] = [];
+  for (const it of items) if (it.data.buffer instanceof ArrayBuffer) out.push(it.data.buffer);
+  return out;
+}
+
 /** A worker's HashFailure as an Error carrying the fs `code` (thrown errors lose it across threads). */
 function failureError(f: HashFailure, path?: string): Error {
   return Object.assign(new Error(f.error.message), { name: f.error.name, code: f.error.code, ...(path ? { path } : {}) });
@@ -141,7 +148,7 @@ class TurnBatcher<T extends ScanFileTask | WriteBlocksTask, R> {
     const per = Math.min(this.maxTasks, Math.max(MIN_SPLIT_TASKS, Math.ceil(all.length / this.spread)));
     for (let i = 0; i < all.length; i += per) {
       const batch = all.slice(i, i + per);
-      const transferList = [...new Set(batch.flatMap((b) => (b.task.kind === 'writeBlocks' ? b.task.items.map((it) => it.data.buffer as ArrayBuffer) : [])))];
+      const transferList = [...new Set(batch.flatMap((b) => (b.task.kind === 'writeBlocks' ? transferable(b.task.items) : [])))];
       const msg: BatchTask = { kind: 'batch', tasks: batch.map((b) => b.task) };
       (this.pool.run(msg, { transferList }) as Promise<(R | HashFailure)[] | HashFailure>).then(
         (rs) => {
@@ -231,10 +238,13 @@ export class Hasher {
     // A Uint8Array view is cloned with its WHOLE backing buffer (gRPC hands out views into large
     // receive buffers): a block that is (nearly) all of its buffer — a block big enough to have
     // its own reply message — is transferred as it is; any other is copied into its own buffer
-    // first, so the frame holding other blocks is not sent (or detached). The caller must not use
+    // first, so the frame holding other blocks is not sent (or detached). A view into a
+    // SharedArrayBuffer (a pooled GetBlocks reply) crosses as it is: the worker reads the same
+    // memory, and the caller may reuse it once this resolves. The caller must not use any other
     // `items[].data` afterwards.
     const seen = new Set<ArrayBufferLike>();
     const own = items.map((it) => {
+      if (it.data.buffer instanceof SharedArrayBuffer) return it; // shared memory: crosses as it is
       if (ownsBuffer(it.data) && !seen.has(it.data.buffer)) {
         seen.add(it.data.buffer);
         return it;
@@ -246,7 +256,7 @@ export class Hasher {
     const task: WriteBlocksTask = { kind: 'writeBlocks', dest, items: own, ...(finish ? { finish } : {}) };
     const bytes = own.reduce((n, it) => n + it.data.byteLength, 0);
     if (bytes < WRITE_BATCH_BYTES) return this.writes.add(task, bytes);
-    const r = (await this.pool.run(task, { transferList: own.map((it) => it.data.buffer as ArrayBuffer) })) as BlocksResult | HashFailure;
+    const r = (await this.pool.run(task, { transferList: transferable(own) })) as BlocksResult | HashFailure;
     if ('error' in r) throw failureError(r);
     return r;
   }

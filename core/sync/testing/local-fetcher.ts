@@ -26,6 +26,15 @@ export class LocalBlobNetwork {
   readonly blockFetches: { hash: string; from: string; bytes: number }[] = [];
   /** `GetBlocks` calls made (`{ to, from, count }`: asking node, serving node, blocks asked). */
   readonly blockCalls: { from: string; count: number }[] = [];
+  /**
+   * Blocks handed back through `release`. Each delivered block sits in a SharedArrayBuffer of its
+   * own (as a pooled GetBlocks reply does) and is scribbled over (0xff) when handed back, so an
+   * engine that read a block after handing it back would write the scribble.
+   */
+  released = 0;
+  /** Blocks handed back twice (must stay 0). */
+  releasedTwice = 0;
+  private readonly handedBack = new WeakSet<SharedArrayBuffer>();
   /** Test hook: may replace a block's bytes on the wire (e.g. corrupt them) or drop the call by throwing. */
   tamper: ((from: string, hash: string, data: Uint8Array) => Uint8Array) | null = null;
 
@@ -72,10 +81,20 @@ export class LocalBlobNetwork {
           if (data) {
             if (this.tamper) data = this.tamper(source, h, data);
             this.blockFetches.push({ hash: h, from: source, bytes: data.length });
+            const shared = new Uint8Array(new SharedArrayBuffer(data.length));
+            shared.set(data);
+            data = shared;
           }
           out.push(data);
         }
         return out;
+      },
+      release: (data) => {
+        if (!(data.buffer instanceof SharedArrayBuffer)) return;
+        if (this.handedBack.has(data.buffer)) this.releasedTwice++;
+        this.handedBack.add(data.buffer);
+        this.released++;
+        new Uint8Array(data.buffer).fill(0xff);
       },
     };
   }
