@@ -28,11 +28,17 @@ export const GET_BLOCKS_PATH = '/clusterdesk.peer.v1.Data/GetBlocks';
 const GRPC_PREFIX_BYTES = 5;
 /** Room past a full block in a pooled reply buffer: the gRPC header and the reply's own fields (at most 8 bytes: index, data tag and length). */
 const REPLY_ROOM = 16;
-/** Most bytes of free reply buffers kept for reuse. */
-const RECEIVE_POOL_BYTES = 16 << 20;
+/**
+ * Most bytes of free reply buffers kept for reuse: the sync engine's fetch budget (the bytes of
+ * blocks it keeps in flight), so a bulk transfer assembles every reply in a buffer used before.
+ */
+const RECEIVE_POOL_BYTES = 64 << 20;
+/** How often (ms) the pool drops its free buffers if no reply was assembled meanwhile. */
+const POOL_TRIM_MS = 10_000;
 
 /** Free reply buffers, by size (a full block's size + {@link REPLY_ROOM}). */
 const receivePool = new BufferPool<SharedArrayBuffer>({ maxBytes: RECEIVE_POOL_BYTES, alloc: (n) => new SharedArrayBuffer(n) });
+setInterval(() => receivePool.trimIdle(), POOL_TRIM_MS).unref();
 
 /**
  * A buffer for a framed message of `total` bytes (header included): a pooled shared one when the

@@ -44,4 +44,16 @@ describe('BufferPool', () => {
     expect(p.bytesFree).toBe(200);
     expect(() => new BufferPool({ maxBytes: -1, alloc: (n) => new ArrayBuffer(n) })).toThrow(RangeError);
   });
+
+  it('drops its free buffers once it sat idle between two trims', () => {
+    const { p, allocs } = pool(1 << 20);
+    const a = p.take(100);
+    p.give(a);
+    expect(p.trimIdle()).toBe(0); // a take since the last trim: busy, kept
+    expect(p.bytesFree).toBe(100);
+    expect(p.trimIdle()).toBe(100); // idle since: dropped
+    expect(p.bytesFree).toBe(0);
+    expect(p.take(100)).not.toBe(a);
+    expect(allocs).toEqual([100, 100]);
+  });
 });

@@ -29,6 +29,7 @@ export class BufferPool<B extends ArrayBufferLike = ArrayBuffer> {
   /** Buffers issued and not handed back yet. */
   private readonly issued = new WeakSet<B>();
   private freeBytes = 0;
+  private takenSinceTrim = false;
   /** Buffers handed out from the free lists (for tests and metrics). */
   reused = 0;
 
@@ -38,6 +39,7 @@ export class BufferPool<B extends ArrayBufferLike = ArrayBuffer> {
 
   /** A buffer of exactly `byteLength` bytes: a free one when there is one, else a new one. Its contents are undefined. */
   take(byteLength: number): B {
+    this.takenSinceTrim = true;
     const list = this.free.get(byteLength);
     let buf = list?.pop();
     if (buf) {
@@ -66,6 +68,21 @@ export class BufferPool<B extends ArrayBufferLike = ArrayBuffer> {
     else this.free.set(n, [buf]);
     this.freeBytes += n;
     return true;
+  }
+
+  /**
+   * Drops every free buffer when none was taken since the previous call (the pool sat idle
+   * between two calls: call it every few seconds so a burst's buffers do not stay held). Returns
+   * the bytes dropped.
+   */
+  trimIdle(): number {
+    const idle = !this.takenSinceTrim;
+    this.takenSinceTrim = false;
+    if (!idle) return 0;
+    const dropped = this.freeBytes;
+    this.free.clear();
+    this.freeBytes = 0;
+    return dropped;
   }
 
   /** Bytes held free right now. */

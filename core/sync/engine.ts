@@ -90,8 +90,14 @@ const FETCH_BATCH_BYTES = 4 << 20;
 const FETCH_CALLS_PER_FILE = 4;
 /** Bytes of fetched blocks held in memory at once, across all files. */
 const FETCH_BUDGET_BYTES = 64 << 20;
-/** Most bytes of free block buffers kept for serving peers (see {@link SyncEngine.releaseBlock}). */
-const SERVE_POOL_BYTES = 16 << 20;
+/**
+ * Most bytes of free block buffers kept for serving peers (see {@link SyncEngine.releaseBlock}):
+ * as much as a receiver keeps in flight (its fetch budget), so a bulk transfer reads every block
+ * into a buffer used before. Dropped once no block was served for {@link POOL_TRIM_MS}.
+ */
+const SERVE_POOL_BYTES = 64 << 20;
+/** How often (ms) the served-block buffer pool drops its free buffers if it sat idle meanwhile. */
+const POOL_TRIM_MS = 10_000;
 /** How long a file deleted by a remote change is kept (outside the folder) as a block source for a rename's create (ms). */
 const HELD_MS = 120_000;
 /** Partial files in the staging dir older than this are removed at start instead of resumed (ms). */
@@ -364,6 +370,7 @@ export class SyncEngine {
   private readonly partials = new Map<string, string>();
   /** Blocks being fetched right now, by hash: settles when that fetch ends (then {@link blockAt} says where the block landed). */
   private readonly inflight = new Map<string, Promise<void>>();
+  private poolTrimTimer: ReturnType<typeof setInterval> | null = null;
   /** Buffers of full blocks served to peers, read into again once sent (see {@link releaseBlock}). */
   private readonly servePool = new BufferPool({ maxBytes: SERVE_POOL_BYTES, alloc: (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer });
   /** Copies reading from a partial file right now, by partial path: its rename into place waits for them. */
@@ -430,6 +437,8 @@ export class SyncEngine {
     await this.startFolderWatcher();
     this.lockPollTimer = setInterval(() => this.pollLockedFiles(), LOCK_POLL_MS);
     this.lockPollTimer.unref?.();
+    this.poolTrimTimer = setInterval(() => this.servePool.trimIdle(), POOL_TRIM_MS);
+    this.poolTrimTimer.unref?.();
     const local = await this.scanFolder();
     await this.enqueueScan(local);
     if (this.rescanIntervalMs > 0) {
@@ -458,6 +467,10 @@ export class SyncEngine {
     this.rescanTimer = null;
     if (this.lockPollTimer) clearInterval(this.lockPollTimer);
     this.lockPollTimer = null;
+    if (this.poolTrimTimer) clearInterval(this.poolTrimTimer);
+    this.poolTrimTimer = null;
+    this.servePool.trimIdle();
+    this.servePool.trimIdle(); // twice: drops every free buffer
     await this.watcher?.close();
     this.watcher = null;
     this.abort.abort();
