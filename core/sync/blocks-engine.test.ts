@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ValidationError } from '../common/errors';
 import type { Logger } from '../common/logger';
-import { blockLayout, decodeManifest } from './blocks';
+import { blockLayout, decodeManifest, encodeManifest } from './blocks';
 import { FILES_PREFIX, type IndexRecord } from './engine';
 import { SyncTestCluster, waitFor } from './testing/cluster';
 
@@ -118,6 +118,30 @@ describe('block transfer (two engines, one MemoryKv)', () => {
     await expect(A.engine.readBlock(blockHashes(v2)[5]!, 1e9)).rejects.toBeInstanceOf(ValidationError);
     expect(await A.engine.readBlock(blockHashes(v1)[5]!)).toBeNull(); // the old block is gone
     await expect(A.engine.readBlock('../../etc/passwd')).rejects.toBeInstanceOf(ValidationError);
+  });
+
+  it('a file of up to 8 blocks carries its block list in the record: no manifest object, no round trip for it; a list that is not the named manifest is refused', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    const doc = randomBytes(2 * BS + 500); // 3 blocks
+    await writeFile(join(A.folder, 'doc.bin'), doc);
+    await waitFor('doc.bin at B', () => sameBytes(join(B.folder, 'doc.bin'), doc));
+    const rec = JSON.parse((await c.kv.range(FILES_PREFIX + 'doc.bin')).kvs[0]!.value) as IndexRecord;
+    expect(rec.blocks).toEqual(blockHashes(doc));
+    expect(rec.manifest).toBe(sha(Buffer.from(encodeManifest(doc.length, blockHashes(doc)))));
+    expect(A.engine.objects.has(rec.manifest!)).toBe(false); // not stored: the record is the manifest
+    expect(B.engine.objects.has(rec.manifest!)).toBe(false);
+    expect(c.net.fetches).toEqual([]); // no object fetched: the blocks alone crossed
+    expect(c.net.blockBytes()).toBe(doc.length);
+    // B offers the blocks of what it received (a third node could fetch them from B).
+    expect(Buffer.from((await B.engine.readBlock(blockHashes(doc)[1]!))!).equals(doc.subarray(BS, 2 * BS))).toBe(true);
+
+    // A record whose list is not the manifest it names (a hostile or broken writer): refused, nothing written.
+    const other = randomBytes(2 * BS + 500);
+    const forged = { ...rec, path: 'forged.bin', sha256: sha(other), blocks: blockHashes(other), version: 1 };
+    await c.kv.put(FILES_PREFIX + 'forged.bin', JSON.stringify(forged));
+    await waitFor('B refuses forged.bin', () => logB.some((l) => String(l.o.err ?? '').includes('its block list is not the manifest')));
+    expect(await exists(join(B.folder, 'forged.bin'))).toBe(false);
   });
 
   it('a rename or move transfers no bytes (the content is copied locally)', async () => {

@@ -20,6 +20,12 @@ export const MIN_BLOCK_SIZE = 128 << 10;
 export const MAX_BLOCK_SIZE = 16 << 20;
 /** Target upper bound of blocks per file (Syncthing `DesiredPerFileBlocks`). */
 export const DESIRED_BLOCKS_PER_FILE = 2000;
+/**
+ * Most blocks of a file whose block hashes its index record carries itself (`IndexRecord.blocks`):
+ * files of up to 1 MiB. A receiver then needs no round trip for the manifest (one more request,
+ * and an object file written on both nodes, per file of 2–8 blocks: most documents).
+ */
+export const INLINE_BLOCKS_MAX = 8;
 /** Largest manifest accepted (bytes): enough for a 1 TiB file at 16 MiB blocks, with room. */
 export const MAX_MANIFEST_BYTES = 8 << 20;
 

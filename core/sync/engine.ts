@@ -40,7 +40,7 @@ import { planPath } from './planner';
 import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
 import { BufferPool } from './buffer-pool';
-import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
+import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, INLINE_BLOCKS_MAX, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
 /** KV prefix of file locks: `locks/<path>` → JSON `LockInfo` (written by the lock manager). */
@@ -267,6 +267,20 @@ function problemKind(message: string): SyncProblemKind {
  * libuv's thread pool that cost several times the syscall itself in CPU (measured ~70–200 µs vs
  * ~16 µs per lstat on a 2-core host), which capped a bulk sync of small files.
  */
+/**
+ * The blocks of a record that carries its block list (`IndexRecord.blocks`), after checking that
+ * the list is the manifest the record names (SHA-256 of its encoding equals `rec.manifest`).
+ * @throws ValidationError when the list does not fit the size or is not that manifest
+ */
+function inlineBlocks(rec: IndexRecord): BlockInfo[] {
+  const hashes = rec.blocks ?? [];
+  const text = encodeManifest(rec.size, hashes); // validates count and hashes against the size
+  if (createHash('sha256').update(text).digest('hex') !== rec.manifest) {
+    throw new ValidationError(`index record of ${rec.path}: its block list is not the manifest ${String(rec.manifest).slice(0, 12)}…`, { detail: { path: rec.path } });
+  }
+  return blocksOf(rec.size, hashes);
+}
+
 function lstatOrNull(path: string): Stats | null {
   try {
     // throwIfNoEntry: a missing file (the usual case for a file about to be received) costs no exception.
@@ -819,13 +833,15 @@ export class SyncEngine {
   /**
    * Makes the local file's block list available to peers: for a multi-block file, stores its
    * manifest object (peers fetch it by the hash the index record carries) and returns its id;
-   * undefined for a file of at most one block. The file's bytes stay in the folder: peers' block
+   * undefined for a file of at most one block. A file of at most {@link INLINE_BLOCKS_MAX} blocks
+   * gets its id only: its record carries the list itself (IndexRecord.blocks). The file's bytes stay in the folder: peers' block
    * requests are served from there ({@link readBlock}) and verified by the receiver.
    * @throws Replan when the block hashes are unknown (re-hash the file)
    */
   private async storeLocal(path: string, local: LocalFile): Promise<string | undefined> {
     if (isSingleBlock(local.size)) return undefined;
-    if (local.manifest && this.objects.has(local.manifest)) return local.manifest;
+    const inline = !!local.blocks && local.blocks.length <= INLINE_BLOCKS_MAX;
+    if (local.manifest && (inline || this.objects.has(local.manifest))) return local.manifest;
     if (!local.blocks) {
       this.hashCache.delete(path);
       const st = this.state.get(path);
@@ -834,7 +850,8 @@ export class SyncEngine {
     }
     const text = encodeManifest(local.size, local.blocks);
     const id = createHash('sha256').update(text).digest('hex');
-    if (!this.objects.has(id)) {
+    // A list short enough to ride in the index record (IndexRecord.blocks) needs no object.
+    if (!inline && !this.objects.has(id)) {
       const tmp = this.objects.tempPath();
       await writeFile(tmp, text);
       await this.objects.adoptVerified(tmp, id);
@@ -873,6 +890,15 @@ export class SyncEngine {
       const same = cur !== undefined && cur.length === hashes.length && cur.every((blk, i) => blk.hash === hashes[i] && blk.offset + blk.size <= local.size);
       if (!same) this.indexBlocks(abs, blocksOf(local.size, hashes));
       return;
+    }
+    const rec = this.index.get(path)?.record;
+    if (!cur && rec?.blocks && rec.sha256 === local.sha256 && rec.size === local.size) {
+      try {
+        return this.indexBlocks(abs, inlineBlocks(rec));
+      } catch (err) {
+        this.log.warn({ path, err: (err as Error).message }, 'block list in the index record is invalid; blocks of this file are not offered');
+        return;
+      }
     }
     if (cur || !local.manifest || !this.objects.has(local.manifest)) return;
     try {
@@ -965,13 +991,14 @@ export class SyncEngine {
     }
   }
 
-  /** The block list of `rec` (a one-block file's hash, or its manifest, fetched from `sources` when missing locally). */
+  /** The block list of `rec` (a one-block file's hash, the list the record carries, or its manifest, fetched from `sources` when missing locally). */
   private async blockList(rec: IndexRecord, sources: string[]): Promise<BlockInfo[]> {
     if (rec.size === 0) return [];
     if (isSingleBlock(rec.size) || !rec.manifest) {
       if (!isSingleBlock(rec.size)) throw new ValidationError(`index record of ${rec.path} (${rec.size} bytes) has no block manifest`);
       return [{ offset: 0, size: rec.size, hash: rec.sha256 }];
     }
+    if (rec.blocks) return inlineBlocks(rec);
     if (!this.objects.has(rec.manifest)) {
       const tmp = this.objects.tempPath();
       let verified = false;
@@ -1738,13 +1765,14 @@ export class SyncEngine {
         modifiedBy: this.opts.nodeId,
         modifiedAt: Math.round(local.mtimeMs),
         ...(manifest ? { manifest } : {}),
+        ...(manifest && local.blocks && local.blocks.length <= INLINE_BLOCKS_MAX ? { blocks: local.blocks } : {}),
       };
     } else {
       if (!idx || idx.record.deleted) {
         this.markSynced(path, idx, null);
         return;
       }
-      const { manifest: _m, ...rest } = idx.record;
+      const { manifest: _m, blocks: _b, ...rest } = idx.record;
       record = { ...rest, version: idx.record.version + 1, deleted: true, modifiedBy: this.opts.nodeId, modifiedAt: Date.now() };
     }
     const lock = this.locks.get(path);

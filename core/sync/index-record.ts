@@ -7,7 +7,7 @@
  */
 import type { FileEntry } from '../control/api';
 import type { KeyValue } from '../kv/types';
-import { isSha256 } from './blocks';
+import { blockCount, INLINE_BLOCKS_MAX, isSha256 } from './blocks';
 
 /** KV prefix of the file index. */
 export const FILES_PREFIX = 'files/';
@@ -23,6 +23,13 @@ export type IndexRecord = Omit<FileEntry, 'lock' | 'replicas'> & {
    * than one block; absent for files of at most one block (the block hash is then `sha256`).
    */
   manifest?: string;
+  /**
+   * The block hashes (SHA-256 hex, in order) of a file of 2 to {@link INLINE_BLOCKS_MAX} blocks,
+   * carried in the record so a receiver needs no round trip for the manifest; `manifest` is then
+   * the SHA-256 of `encodeManifest(size, blocks)` (the engine checks it) and that object is not
+   * stored anywhere. Absent for other files (records written before it: the object is fetched).
+   */
+  blocks?: string[];
 };
 
 /** Parses and checks a stored record; null for anything malformed (callers log and skip it). */
@@ -33,6 +40,11 @@ export function parseIndexRecord(kv: Pick<KeyValue, 'value'>): IndexRecord | nul
     if (!isSha256(v.sha256)) return null;
     if (typeof v.size !== 'number' || typeof v.modifiedAt !== 'number') return null;
     if (v.manifest !== undefined && !isSha256(v.manifest)) return null;
+    if (v.blocks !== undefined) {
+      if (!Array.isArray(v.blocks) || v.manifest === undefined || v.deleted) return null;
+      if (v.blocks.length < 2 || v.blocks.length > INLINE_BLOCKS_MAX || !v.blocks.every(isSha256)) return null;
+      if (!Number.isSafeInteger(v.size) || v.size < 0 || blockCount(v.size) !== v.blocks.length) return null;
+    }
     return v;
   } catch {
     return null;
