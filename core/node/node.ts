@@ -412,8 +412,12 @@ export class ClusterNode implements ControlHandler {
       if (!rec || rec.deleted) continue;
       const replicas: Record<string, number | null> = { [this.id]: mine[rec.path] ?? null };
       for (const [n, view] of this.peers) replicas[n] = view.up ? (view.versions[rec.path] ?? null) : null;
-      const { blocks: _blocks, ...entry } = rec; // a file's block list is for peers, not the console
-      out.push({ ...entry, lock: lockByPath.get(rec.path) ?? null, replicas });
+      const lock = lockByPath.get(rec.path) ?? null;
+      if (!rec.blocks) out.push({ ...rec, lock, replicas });
+      else {
+        const { blocks: _blocks, ...entry } = rec; // a file's block list is for peers, not the console
+        out.push({ ...entry, lock, replicas });
+      }
     }
     // Code-unit order (as the console sorts): localeCompare costs seconds on 100,000 paths.
     return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -340,8 +340,9 @@ class BlockHasher {
 /**
  * Hashes the file at `path` (whole and per block), with synchronous reads into the scratch buffer
  * on this worker thread: no thread-pool round trip per call, which cost more than the syscalls in
- * a bulk of small files, and no fresh memory per read. Reads to the end of the file, so a file
- * that grew since its stat reports the size read; `mtimeMs` is the one seen before reading.
+ * a bulk of small files, and no fresh memory per read. A file of more than one block is read to
+ * its end, so one that grew since its stat reports the size read; `mtimeMs` is the one seen
+ * before reading.
  */
 function hashFile(path: string): HashResult {
   const fd = openSync(path, 'r');
@@ -349,13 +350,12 @@ function hashFile(path: string): HashResult {
     const before = fstatSync(fd);
     const bs = blockSize(before.size);
     if (before.size <= bs) {
-      // One block: the block hash is the file hash (hash once). A file that grew past the block
-      // since its stat is hashed as below.
-      const buf = readScratch(fd, bs + 1, 0);
-      if (buf.length <= bs) {
-        const h = sha(buf);
-        return { sha256: h, size: buf.length, mtimeMs: before.mtimeMs, blocks: buf.length === 0 ? [] : [h] };
-      }
+      // One block: the block hash is the file hash (hash once). The size seen at stat is read (one
+      // read call, as readFileSync does); a file that grew meanwhile reports its stat size, and
+      // the caller's lstat after the hash sees the change.
+      const buf = readScratch(fd, before.size, 0);
+      const h = sha(buf);
+      return { sha256: h, size: buf.length, mtimeMs: before.mtimeMs, blocks: buf.length === 0 ? [] : [h] };
     }
     const hash = new BlockHasher(bs);
     let size = 0;
