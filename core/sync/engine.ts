@@ -262,12 +262,6 @@ function problemKind(message: string): SyncProblemKind {
 }
 
 /**
- * lstat on the calling thread; null when the path cannot be stat'ed (missing, not a directory…).
- * The per-file metadata calls of a sync run synchronously: each async call is a round trip through
- * libuv's thread pool that cost several times the syscall itself in CPU (measured ~70–200 µs vs
- * ~16 µs per lstat on a 2-core host), which capped a bulk sync of small files.
- */
-/**
  * The blocks of a record that carries its block list (`IndexRecord.blocks`), after checking that
  * the list is the manifest the record names (SHA-256 of its encoding equals `rec.manifest`).
  * @throws ValidationError when the list does not fit the size or is not that manifest
@@ -281,6 +275,12 @@ function inlineBlocks(rec: IndexRecord): BlockInfo[] {
   return blocksOf(rec.size, hashes);
 }
 
+/**
+ * lstat on the calling thread; null when the path cannot be stat'ed (missing, not a directory…).
+ * The per-file metadata calls of a sync run synchronously: each async call is a round trip through
+ * libuv's thread pool that cost several times the syscall itself in CPU (measured ~70–200 µs vs
+ * ~16 µs per lstat on a 2-core host), which capped a bulk sync of small files.
+ */
 function lstatOrNull(path: string): Stats | null {
   try {
     // throwIfNoEntry: a missing file (the usual case for a file about to be received) costs no exception.
@@ -834,8 +834,9 @@ export class SyncEngine {
    * Makes the local file's block list available to peers: for a multi-block file, stores its
    * manifest object (peers fetch it by the hash the index record carries) and returns its id;
    * undefined for a file of at most one block. A file of at most {@link INLINE_BLOCKS_MAX} blocks
-   * gets its id only: its record carries the list itself (IndexRecord.blocks). The file's bytes stay in the folder: peers' block
-   * requests are served from there ({@link readBlock}) and verified by the receiver.
+   * gets its id only: its record carries the list itself (IndexRecord.blocks). The file's bytes
+   * stay in the folder: peers' block requests are served from there ({@link readBlock}) and
+   * verified by the receiver.
    * @throws Replan when the block hashes are unknown (re-hash the file)
    */
   private async storeLocal(path: string, local: LocalFile): Promise<string | undefined> {
