@@ -5,12 +5,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import * as grpc from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../common/logger';
 import { BlockReplyDecoder, blockRepliesPooled, GET_BLOCKS_PATH, receivedBlockBuffersReused, releaseReceivedBlock } from './block-receive';
-import { GrpcBlobFetcher, PeerClients, startPeerServer } from './peer';
+import { startTestPeer } from '../../test/helpers/peer-server';
 
 type Decoder = { write(data: Buffer): Buffer[] };
 const { StreamDecoder } = createRequire(import.meta.url)('@grpc/grpc-js/build/src/stream-decoder.js') as { StreamDecoder: new (max: number) => Decoder };
@@ -76,33 +73,8 @@ describe('GetBlocks replies over real gRPC', () => {
     const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
     const list = Array.from({ length: 24 }, (_, i) => randomBytes(i % 3 === 0 ? 5000 : 128 * 1024));
     const blocks = new Map(list.map((b) => [sha(b), b]));
-    const port = await new Promise<number>((resolve) => {
-      const s = createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as { port: number }).port;
-        s.close(() => resolve(p));
-      });
-    });
-    const addresses = new Map([
-      ['S', `127.0.0.1:${port}`],
-      ['C', '127.0.0.1:1'],
-    ]);
-    const server: grpc.Server = await startPeerServer({
-      host: '127.0.0.1',
-      port,
-      dir: { cluster: 't', self: 'S', addresses },
-      logger: silentLogger,
-      handlers: {
-        raft: () => {},
-        kvForward: () => Promise.reject(new Error('unused')),
-        forward: () => Promise.reject(new Error('unused')),
-        metrics: () => ({}),
-        localFiles: () => ({}),
-        openObject: () => null,
-        readBlock: async (hash) => blocks.get(hash) ?? null,
-      },
-    });
-    const clients = new PeerClients({ cluster: 't', self: 'C', addresses });
-    const fetcher = new GrpcBlobFetcher(clients, 'C', silentLogger);
+    const peer = await startTestPeer({ readBlock: async (hash) => blocks.get(hash) ?? null });
+    const fetcher = peer.fetcher;
     try {
       const before = receivedBlockBuffersReused();
       for (let round = 0; round < 3; round++) {
@@ -119,8 +91,7 @@ describe('GetBlocks replies over real gRPC', () => {
       }
       expect(receivedBlockBuffersReused() - before).toBeGreaterThan(0);
     } finally {
-      clients.close();
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      await peer.close();
     }
   });
 });

@@ -6,42 +6,20 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { NotFoundError, ValidationError } from '../common/errors';
 import { normalizePath } from '../sync/paths';
-import { silentLogger } from '../common/logger';
 import { BufferPool } from '../sync/buffer-pool';
-import { BLOCK_REPLY_HEADROOM, encodeBlockReply, GrpcBlobFetcher, hasReplyHeadroom, repliesFramedInPlace, MAX_GET_BLOCKS, PeerClients, peerProto, startPeerServer, validateBlocksRequest, type PeerDirectory } from './peer';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { startTestPeer, type TestPeer } from '../../test/helpers/peer-server';
+import { BLOCK_REPLY_HEADROOM, encodeBlockReply, hasReplyHeadroom, repliesFramedInPlace, MAX_GET_BLOCKS, peerProto, validateBlocksRequest, type GrpcBlobFetcher, type PeerClients } from './peer';
 
 const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-/** The peer handlers these tests do not exercise. */
-const UNUSED_HANDLERS = {
-  raft: () => {},
-  kvForward: () => Promise.reject(new Error('unused')),
-  forward: () => Promise.reject(new Error('unused')),
-  metrics: () => ({}),
-  localFiles: () => ({}),
-  openObject: () => null,
-};
-
 describe('GetBlocks peer RPC', () => {
-  let server: grpc.Server;
+  let peer: TestPeer;
   let clients: PeerClients;
   let fetcher: GrpcBlobFetcher;
   const blocks = new Map<string, Buffer>();
@@ -58,43 +36,28 @@ describe('GetBlocks peer RPC', () => {
   beforeAll(async () => {
     blocks.set(sha(one), one);
     blocks.set(sha(two), two);
-    const port = await freePort();
-    const addresses = new Map([
-      ['S', `127.0.0.1:${port}`],
-      ['C', '127.0.0.1:1'],
-    ]);
-    const serverDir: PeerDirectory = { cluster: 't', self: 'S', addresses };
-    server = await startPeerServer({
-      host: '127.0.0.1',
-      port,
-      dir: serverDir,
-      logger: silentLogger,
-      handlers: {
-        ...UNUSED_HANDLERS,
-        readBlock: async (hash, headroom) => {
-          reads.push(hash);
-          // Block `two` comes as the engine reads it: a fresh buffer per call, with room for the
-          // reply's framing (framed in place); the others as plain shared buffers (copied).
-          if (hash === sha(two) && headroom) {
-            const buf = Buffer.allocUnsafeSlow(headroom + two.length).fill(0xee);
-            two.copy(buf, headroom);
-            return buf.subarray(headroom);
-          }
-          maxReading = Math.max(maxReading, ++reading);
-          const ms = delays.get(hash);
-          if (ms !== undefined) await new Promise((r) => setTimeout(r, ms));
-          reading--;
-          if (hash === failing) throw new Error('disk read failed');
-          return blocks.get(hash) ?? null;
-        },
+    peer = await startTestPeer({
+      readBlock: async (hash, headroom) => {
+        reads.push(hash);
+        // Block `two` comes as the engine reads it: a fresh buffer per call, with room for the
+        // reply's framing (framed in place); the others as plain shared buffers (copied).
+        if (hash === sha(two) && headroom) {
+          const buf = Buffer.allocUnsafeSlow(headroom + two.length).fill(0xee);
+          two.copy(buf, headroom);
+          return buf.subarray(headroom);
+        }
+        maxReading = Math.max(maxReading, ++reading);
+        const ms = delays.get(hash);
+        if (ms !== undefined) await new Promise((r) => setTimeout(r, ms));
+        reading--;
+        if (hash === failing) throw new Error('disk read failed');
+        return blocks.get(hash) ?? null;
       },
     });
-    clients = new PeerClients({ cluster: 't', self: 'C', addresses });
-    fetcher = new GrpcBlobFetcher(clients, 'C', silentLogger);
+    ({ clients, fetcher } = peer);
   });
   afterAll(async () => {
-    clients.close();
-    await new Promise<void>((r) => server.tryShutdown(() => r()));
+    await peer.close();
   });
 
   it('streams the blocks asked for, in order, and flags missing ones', async () => {
@@ -190,7 +153,7 @@ describe('GetBlocks peer RPC', () => {
 });
 
 describe('GetObject of a kept version (restoring a committed version from a peer)', () => {
-  let server: grpc.Server;
+  let peer: TestPeer;
   let clients: PeerClients;
   let fetcher: GrpcBlobFetcher;
   let dir: string;
@@ -200,32 +163,18 @@ describe('GetObject of a kept version (restoring a committed version from a peer
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cd-kept-'));
     await writeFile(join(dir, 'doc.txt~20261124-120000'), kept);
-    const port = await freePort();
-    const addresses = new Map([
-      ['S', `127.0.0.1:${port}`],
-      ['C', '127.0.0.1:1'],
-    ]);
-    server = await startPeerServer({
-      host: '127.0.0.1',
-      port,
-      dir: { cluster: 't', self: 'S', addresses },
-      logger: silentLogger,
-      handlers: {
-        ...UNUSED_HANDLERS,
-        // As the engine's: the path is untrusted, so an invalid one throws PathError.
-        keptVersionFile: async (path, sha256) => {
-          lookups.push({ path, sha256 });
-          const p = normalizePath(path);
-          return p === 'doc.txt' && sha256 === sha(kept) ? join(dir, 'doc.txt~20261124-120000') : null;
-        },
+    peer = await startTestPeer({
+      // As the engine's: the path is untrusted, so an invalid one throws PathError.
+      keptVersionFile: async (path, sha256) => {
+        lookups.push({ path, sha256 });
+        const p = normalizePath(path);
+        return p === 'doc.txt' && sha256 === sha(kept) ? join(dir, 'doc.txt~20261124-120000') : null;
       },
     });
-    clients = new PeerClients({ cluster: 't', self: 'C', addresses });
-    fetcher = new GrpcBlobFetcher(clients, 'C', silentLogger);
+    ({ clients, fetcher } = peer);
   });
   afterAll(async () => {
-    clients.close();
-    await new Promise<void>((r) => server.tryShutdown(() => r()));
+    await peer.close();
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -367,36 +316,23 @@ describe('GetBlocks with block buffers read into again once sent (releaseBlock)'
     const served = new Set<ArrayBuffer>();
     let reads = 0;
     let releases = 0;
-    const port = await freePort();
-    const addresses = new Map([
-      ['S', `127.0.0.1:${port}`],
-      ['C', '127.0.0.1:1'],
-    ]);
-    const server = await startPeerServer({
-      host: '127.0.0.1',
-      port,
-      dir: { cluster: 't', self: 'S', addresses },
-      logger: silentLogger,
-      handlers: {
-        ...UNUSED_HANDLERS,
-        readBlock: async (hash, headroom = 0) => {
-          const bytes = blocks.get(hash);
-          if (!bytes) return null;
-          reads++;
-          const out = Buffer.from(pool.take(headroom + bytes.length), headroom, bytes.length);
-          bytes.copy(out);
-          served.add(out.buffer as ArrayBuffer);
-          return out;
-        },
-        releaseBlock: (data) => {
-          releases++;
-          new Uint8Array(data.buffer).fill(0xff);
-          expect(pool.give(data.buffer as ArrayBuffer)).toBe(true); // handed back once only
-        },
+    const peer = await startTestPeer({
+      readBlock: async (hash, headroom = 0) => {
+        const bytes = blocks.get(hash);
+        if (!bytes) return null;
+        reads++;
+        const out = Buffer.from(pool.take(headroom + bytes.length), headroom, bytes.length);
+        bytes.copy(out);
+        served.add(out.buffer as ArrayBuffer);
+        return out;
+      },
+      releaseBlock: (data) => {
+        releases++;
+        new Uint8Array(data.buffer).fill(0xff);
+        expect(pool.give(data.buffer as ArrayBuffer)).toBe(true); // handed back once only
       },
     });
-    const clients = new PeerClients({ cluster: 't', self: 'C', addresses });
-    const fetcher = new GrpcBlobFetcher(clients, 'C', silentLogger);
+    const fetcher = peer.fetcher;
     try {
       // Four calls at once, each of every block in another order, twice over.
       for (let round = 0; round < 2; round++) {
@@ -409,8 +345,7 @@ describe('GetBlocks with block buffers read into again once sent (releaseBlock)'
       expect(pool.reused).toBeGreaterThan(0); // buffers were read into again, not only allocated
       expect(served.size).toBeLessThan(reads);
     } finally {
-      clients.close();
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      await peer.close();
     }
   });
 });
