@@ -15,6 +15,7 @@
  *   over `--trials` (default 20), restarting the killed node between trials.
  * - sync: delegated to `./sync.ts` (`runSyncBench(argv)`), owned separately.
  * - sync-scale: a 100,000-file folder, scan/memory/listing vs Syncthing; `./sync-scale.ts`.
+ * - sync-parts: sync-bulk's corpus one part at a time (large, mid-size, small files), no anchor; `./sync-parts.ts`.
  * - compaction (not in `all`): `./compaction.ts`; puts with log compaction every
  *   `--snapshot-entries` (default 1,000) entries, sampling RSS and Raft directory bytes; no anchor.
  *
@@ -58,7 +59,7 @@ interface BenchKv {
 const benchClient = (a: Args, address: string): BenchKv => (a.unary ? new KvClient(address) : new SessionKvClient(address));
 
 function usage(msg: string): never {
-  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync|sync-scale|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--snapshot-entries N] [--unary] [--keep]`);
+  console.error(`bench: ${msg}\nusage: npm run bench -- [kv-put|lock-churn|failover|all|sync|sync-scale|sync-parts|compaction] [--no-anchor] [--trials N] [--clients N] [--ops N] [--tick-ms N] [--snapshot-entries N] [--unary] [--keep]`);
   process.exit(2);
 }
 
@@ -224,6 +225,11 @@ async function runWorkload(w: Workload, a: Args): Promise<void> {
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'sync-parts') {
+    const { runSyncPartsBench } = await import('./sync-parts');
+    await runSyncPartsBench(argv.slice(1));
+    return;
+  }
   if (argv[0] === 'sync-scale') {
     const { runSyncScaleBench } = await import('./sync-scale');
     await runSyncScaleBench(argv.slice(1));

@@ -65,7 +65,7 @@ async function benchSync(system: string, src: string, dst: string, argv: string[
   return JSON.parse(line) as Result;
 }
 
-interface Pair {
+export interface Pair {
   dir: string;
   folderA: string;
   folderB: string;
@@ -88,7 +88,7 @@ export function processCpuS(pid: number | undefined): number | null {
 }
 
 /** Starts nodes A and B as `clusterdesk node` processes and waits until a file written on A reaches B. */
-async function startClusterDesk(keep: boolean): Promise<Pair> {
+export async function startClusterDesk(keep: boolean): Promise<Pair> {
   const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-bench-sync-'));
   const base = await freePortBlock(4);
   const config = join(dir, 'cluster.json');
