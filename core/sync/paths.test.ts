@@ -59,6 +59,19 @@ describe('normalizePath', () => {
     });
   }
 
+  it('answers repeated calls the same, refusing a bad path every time (accepted paths are remembered)', () => {
+    for (let round = 0; round < 3; round++) {
+      expect(normalizePath('caf\u0065\u0301.txt')).toBe('caf\u00e9.txt'); // NFD in, NFC out, every time
+      expect(normalizePath('caf\u00e9.txt')).toBe('caf\u00e9.txt');
+      expect(() => normalizePath('../secret')).toThrow(PathError);
+      expect(() => normalizePath(5 as unknown as string)).toThrow(PathError);
+    }
+    // Past the memory's size (it is emptied and refilled), every answer is still right.
+    for (let i = 0; i < 70_000; i++) expect(normalizePath(`d${i % 7}/f${i}.txt`)).toBe(`d${i % 7}/f${i}.txt`);
+    expect(normalizePath('caf\u0065\u0301.txt')).toBe('caf\u00e9.txt');
+    expect(() => normalizePath('a//b')).toThrow(/empty path segment/);
+  });
+
   it('accepts exactly 260 characters', () => {
     const p = 'd/'.repeat(100) + 'x'.repeat(60);
     expect(p.length).toBe(260);

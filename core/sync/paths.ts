@@ -32,6 +32,24 @@ function fail(path: string, reason: string): never {
  * @throws PathError with a message naming the path and the broken rule
  */
 export function normalizePath(path: string): string {
+  const known = accepted.get(path);
+  if (known !== undefined) return known;
+  const p = checkPath(path);
+  if (accepted.size >= ACCEPTED_MAX) accepted.clear();
+  accepted.set(path, p);
+  return p;
+}
+
+/**
+ * Paths {@link normalizePath} accepted, with their NFC form: the sync engine checks each path
+ * several times on its way (event, plan, commit, index), which cost 0.17 s of a node's event loop
+ * in a sync of 5,000 small files. Refused paths are not kept (each call throws again). Emptied
+ * when it reaches {@link ACCEPTED_MAX} entries.
+ */
+const accepted = new Map<string, string>();
+const ACCEPTED_MAX = 65_536;
+
+function checkPath(path: string): string {
   if (typeof path !== 'string') fail(String(path), 'not a string');
   if (path.length === 0) fail(path, 'empty path');
   if (path.includes('\u0000')) fail(path, 'contains a NUL character');
