@@ -18,16 +18,22 @@
  * grpc-js without that hook is left alone (replies are then assembled as before).
  */
 import { createRequire } from 'node:module';
-import { MIN_BLOCK_SIZE } from '../sync/blocks';
+import { isFullBlockSize } from '../sync/blocks';
 import { BufferPool } from '../sync/buffer-pool';
 
 /** gRPC path of the block RPC whose replies are read by {@link BlockReplyDecoder}. */
 export const GET_BLOCKS_PATH = '/clusterdesk.peer.v1.Data/GetBlocks';
 
-/** Bytes of gRPC's message header: compressed flag (1) and length (4, big-endian). */
-const GRPC_PREFIX_BYTES = 5;
-/** Room past a full block in a pooled reply buffer: the gRPC header and the reply's own fields (at most 8 bytes: index, data tag and length). */
-const REPLY_ROOM = 16;
+/** Bytes of gRPC's Length-Prefixed-Message header: compressed flag (1) and message length (4, big-endian). */
+export const GRPC_PREFIX_BYTES = 5;
+/**
+ * Bytes of framing around one block in a `GetBlocks` reply, at most: gRPC's 5-byte message
+ * header, the index field (1 + up to 3 bytes for MAX_GET_BLOCKS) and the data field's tag and
+ * length (1 + up to 4 bytes for blocks under 256 MiB), rounded up. The server reads each block
+ * with this much room before it (framed in place); the receiver assembles a reply of one full
+ * block in a buffer of the block's size plus this much.
+ */
+export const BLOCK_REPLY_HEADROOM = 16;
 /**
  * Most bytes of free reply buffers kept for reuse: the sync engine's fetch budget (the bytes of
  * blocks it keeps in flight), so a bulk transfer assembles every reply in a buffer used before.
@@ -36,19 +42,19 @@ const RECEIVE_POOL_BYTES = 64 << 20;
 /** How often (ms) the pool drops its free buffers if no reply was assembled meanwhile. */
 const POOL_TRIM_MS = 10_000;
 
-/** Free reply buffers, by size (a full block's size + {@link REPLY_ROOM}). */
+/** Free reply buffers, by size (a full block's size + {@link BLOCK_REPLY_HEADROOM}). */
 const receivePool = new BufferPool<SharedArrayBuffer>({ maxBytes: RECEIVE_POOL_BYTES, alloc: (n) => new SharedArrayBuffer(n) });
 setInterval(() => receivePool.trimIdle(), POOL_TRIM_MS).unref();
 
 /**
  * A buffer for a framed message of `total` bytes (header included): a pooled shared one when the
- * message is one full block (a power of two of at least {@link MIN_BLOCK_SIZE} bytes) and its
- * framing, else a fresh one as grpc-js allocates.
+ * message is one full block ({@link isFullBlockSize}) and its framing, else a fresh one as
+ * grpc-js allocates.
  */
 function messageBuffer(total: number): Buffer {
   const len = total - GRPC_PREFIX_BYTES;
   const block = len > 0 ? 2 ** (31 - Math.clz32(len)) : 0; // largest power of two ≤ len (len < 2^31)
-  if (block >= MIN_BLOCK_SIZE && total <= block + REPLY_ROOM) return Buffer.from(receivePool.take(block + REPLY_ROOM), 0, total);
+  if (isFullBlockSize(block) && total <= block + BLOCK_REPLY_HEADROOM) return Buffer.from(receivePool.take(block + BLOCK_REPLY_HEADROOM), 0, total);
   return Buffer.allocUnsafe(total);
 }
 

@@ -18,7 +18,7 @@ import type { Logger } from '../common/logger';
 import type { Entry, Message, MessageType, RaftTransport } from '../raft/types';
 import { isSha256 } from '../sync/blocks';
 import { SnapshotAssembler, splitSnapshotMessage, type SnapshotChunk } from './snapshot-chunks';
-import { releaseReceivedBlock } from './block-receive';
+import { BLOCK_REPLY_HEADROOM, GRPC_PREFIX_BYTES, releaseReceivedBlock } from './block-receive';
 
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -290,12 +290,8 @@ export function encodeBlockReply(msg: { index?: number; data?: Uint8Array; missi
   return out;
 }
 
-/**
- * Bytes `GetBlocks` asks `readBlock` to leave before each block for the reply's framing: gRPC's
- * 5-byte message header, the index field (1 + up to 3 bytes for MAX_GET_BLOCKS) and the data
- * field's tag and length (1 + up to 4 bytes for blocks under 256 MiB), rounded up.
- */
-export const BLOCK_REPLY_HEADROOM = 16;
+/** Bytes `GetBlocks` asks `readBlock` to leave before each block for the reply's framing (see block-receive.ts). */
+export { BLOCK_REPLY_HEADROOM };
 
 /**
  * True when `data` is a view starting {@link BLOCK_REPLY_HEADROOM} bytes into an ArrayBuffer
@@ -305,8 +301,6 @@ export function hasReplyHeadroom(data: Uint8Array): boolean {
   return data.byteOffset === BLOCK_REPLY_HEADROOM && data.buffer.byteLength === BLOCK_REPLY_HEADROOM + data.byteLength && !(data.buffer instanceof SharedArrayBuffer);
 }
 
-/** Bytes of gRPC's Length-Prefixed-Message header: compressed flag (1) and message length (4, big-endian). */
-const GRPC_PREFIX_BYTES = 5;
 
 /** `GetBlocks` replies encoded in place with room left for the gRPC message header before them. */
 const framedInPlace = new WeakSet<Buffer>();

@@ -10,6 +10,7 @@ import {
   DESIRED_BLOCKS_PER_FILE,
   diffBlocks,
   encodeManifest,
+  isFullBlockSize,
   isSingleBlock,
   MAX_BLOCK_SIZE,
   MIN_BLOCK_SIZE,
@@ -47,6 +48,14 @@ describe('blockSize (Syncthing protocol.BlockSize)', () => {
   it('refuses negative and fractional sizes', () => {
     expect(() => blockSize(-1)).toThrow(ValidationError);
     expect(() => blockSize(1.5)).toThrow(ValidationError);
+  });
+});
+
+describe('isFullBlockSize', () => {
+  it('is true for every size blockSize chooses, false for a last block or anything else', () => {
+    for (let b = MIN_BLOCK_SIZE; b <= MAX_BLOCK_SIZE; b *= 2) expect(isFullBlockSize(b)).toBe(true);
+    for (const n of [0, 1, 4096, 64 * KiB, MIN_BLOCK_SIZE - 1, MIN_BLOCK_SIZE + 1, 3 * MIN_BLOCK_SIZE, 2 * MAX_BLOCK_SIZE]) expect(isFullBlockSize(n)).toBe(false);
+    for (const size of [200 * KiB, 300 * MiB, 5000 * MiB]) expect(isFullBlockSize(blockSize(size))).toBe(true);
   });
 });
 

@@ -65,6 +65,14 @@ export function blockSize(fileSize: number): number {
   return size;
 }
 
+/**
+ * True when `n` bytes is the size of a full block: a power of two from {@link MIN_BLOCK_SIZE} to
+ * {@link MAX_BLOCK_SIZE} (every block of a file but its last is one).
+ */
+export function isFullBlockSize(n: number): boolean {
+  return n >= MIN_BLOCK_SIZE && n <= MAX_BLOCK_SIZE && (n & (n - 1)) === 0;
+}
+
 /** Number of blocks of a file of `fileSize` bytes (0 for an empty file). */
 export function blockCount(fileSize: number): number {
   return Math.ceil(fileSize / blockSize(fileSize));

@@ -155,9 +155,9 @@ describe('SyncEngine (three engines, one MemoryKv)', () => {
     const before = await c.kv.range(FILES_PREFIX, { prefix: true });
     const hashed: string[] = [];
     const counting = Object.assign(Object.create(c.hasher) as typeof c.hasher, {
-      hash: (p: string, copyTo?: string) => {
+      hash: (p: string) => {
         hashed.push(p);
-        return c.hasher.hash(p, copyTo);
+        return c.hasher.hash(p);
       },
       scanFile: async (t: Parameters<typeof c.hasher.scanFile>[0]) => {
         const r = await c.hasher.scanFile(t);

@@ -40,7 +40,7 @@ import { planPath } from './planner';
 import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
 import { BufferPool } from './buffer-pool';
-import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, INLINE_BLOCKS_MAX, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
+import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, INLINE_BLOCKS_MAX, isFullBlockSize, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
 /** KV prefix of file locks: `locks/<path>` → JSON `LockInfo` (written by the lock manager). */
@@ -259,6 +259,11 @@ function problemKind(message: string): SyncProblemKind {
   if (/NFC/.test(message)) return 'nfc';
   if (/longer than/.test(message)) return 'too-long';
   return 'invalid-name';
+}
+
+/** The block hashes a multi-block file's index record carries itself (at most {@link INLINE_BLOCKS_MAX}), or undefined. */
+function inlineList(local: { size: number; blocks?: string[] }): string[] | undefined {
+  return local.blocks && !isSingleBlock(local.size) && local.blocks.length <= INLINE_BLOCKS_MAX ? local.blocks : undefined;
 }
 
 /**
@@ -806,9 +811,9 @@ export class SyncEngine {
     return this.ignoreRules.patterns();
   }
 
-  private hash(path: string, copyTo?: string): Promise<LocalFile> {
+  private hash(path: string): Promise<LocalFile> {
     if (!this.hasher) return Promise.reject(new UnavailableError('the sync engine is not running (it starts once the node has joined the cluster, and stops with it); retry shortly'));
-    return this.hasher.hash(path, copyTo);
+    return this.hasher.hash(path);
   }
 
   /** Renames a finished temp file into place; falls back to in-folder temps if the filesystems differ after all. */
@@ -841,7 +846,7 @@ export class SyncEngine {
    */
   private async storeLocal(path: string, local: LocalFile): Promise<string | undefined> {
     if (isSingleBlock(local.size)) return undefined;
-    const inline = !!local.blocks && local.blocks.length <= INLINE_BLOCKS_MAX;
+    const inline = inlineList(local) !== undefined;
     if (local.manifest && (inline || this.objects.has(local.manifest))) return local.manifest;
     if (!local.blocks) {
       this.hashCache.delete(path);
@@ -912,12 +917,12 @@ export class SyncEngine {
   /**
    * A buffer for a block of `size` bytes read for a peer, with `headroom` bytes before it: with
    * room, a buffer of its own (not a slice of Node's shared pool) so the caller may write into
-   * that room; a full block (a power of two of at least {@link MIN_BLOCK_SIZE} bytes: every block
-   * but a file's last) comes from {@link servePool}.
+   * that room; a full block ({@link isFullBlockSize}: every block but a file's last) comes from
+   * {@link servePool}.
    */
   private blockBuffer(size: number, headroom: number): Buffer {
     if (headroom === 0) return Buffer.allocUnsafe(size);
-    if (size >= MIN_BLOCK_SIZE && (size & (size - 1)) === 0) return Buffer.from(this.servePool.take(headroom + size), headroom, size);
+    if (isFullBlockSize(size)) return Buffer.from(this.servePool.take(headroom + size), headroom, size);
     return Buffer.allocUnsafeSlow(headroom + size).subarray(headroom);
   }
 
@@ -1757,6 +1762,7 @@ export class SyncEngine {
         if (err instanceof ValidationError || errCode(err) === 'ENOENT') throw new Replan(this.stabilityMs); // changed under us
         throw err;
       }
+      const blocks = manifest ? inlineList(local) : undefined;
       record = {
         path,
         size: local.size,
@@ -1766,7 +1772,7 @@ export class SyncEngine {
         modifiedBy: this.opts.nodeId,
         modifiedAt: Math.round(local.mtimeMs),
         ...(manifest ? { manifest } : {}),
-        ...(manifest && local.blocks && local.blocks.length <= INLINE_BLOCKS_MAX ? { blocks: local.blocks } : {}),
+        ...(blocks ? { blocks } : {}),
       };
     } else {
       if (!idx || idx.record.deleted) {

@@ -1,26 +1,18 @@
 /**
  * Piscina worker: hashes one file with SHA-256 — the whole file and each of its blocks (see
- * `blocks.ts`) in the same read — streaming it through `node:crypto` so large files never sit in
- * memory. Also verifies and writes blocks for the receiver (copy from a local file, write fetched
+ * `blocks.ts`) in the same read — a chunk at a time, so large files never sit in memory. Also
+ * verifies and writes blocks for the receiver (copy from a local file, write fetched
  * bytes, check a partial file on resume), so block hashing never runs on the main thread.
  * Runs on a worker thread only (see `hasher.ts`).
- *
- * With `copyTo`, the bytes read are also written to that path (one read for hash and copy; the
- * copy then holds exactly the bytes that hashed to `sha256`, whatever happens to the source).
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, createReadStream, createWriteStream, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
+import { closeSync, constants, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { blockSize } from './blocks';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 
 /** Input of one hashing task. */
 export interface HashTask {
   /** Absolute path of the file to hash. */
   path: string;
-  /** Also write the bytes read to this path (created or replaced). */
-  copyTo?: string;
 }
 
 /** Result of one hashing task. `size` is in bytes and `mtimeMs` is the mtime seen before reading. */
@@ -105,9 +97,6 @@ export interface HashFailure {
   error: { name: string; code: string; message: string };
 }
 
-/** Files up to this size are read in one call. */
-const SMALL = 4 << 20;
-
 /** Bytes read per call when hashing a file of more than one block. */
 const READ_CHUNK = 1 << 20;
 
@@ -146,11 +135,9 @@ export default async function run(
       return failure(err);
     }
   }
-  const { path, copyTo } = task;
   try {
-    return await hashStream(path, copyTo);
+    return hashFile(task.path);
   } catch (err) {
-    if (copyTo) await rm(copyTo, { force: true }).catch(() => undefined);
     return failure(err);
   }
 }
@@ -202,7 +189,7 @@ async function scanFile(t: ScanFileTask): Promise<ScanFileResult | HashFailure> 
   // not). An mtime more than a second ahead is clock skew, not a write in progress: no wait.
   const age = Date.now() - st.mtimeMs;
   if (age > -1000 && age < settle) return stat0;
-  const hash = await hashStream(t.path, undefined); // ENOENT here is returned as a HashFailure
+  const hash = hashFile(t.path); // ENOENT here is returned as a HashFailure
   let after;
   try {
     after = lstatSync(t.path);
@@ -372,35 +359,4 @@ function hashFile(path: string): HashResult {
   } finally {
     closeSync(fd);
   }
-}
-
-async function hashStream(path: string, copyTo: string | undefined): Promise<HashResult> {
-  if (!copyTo) return hashFile(path);
-  const before = statSync(path);
-  const bs = blockSize(before.size);
-  const hash = new BlockHasher(bs);
-  let size = 0;
-  if (before.size <= SMALL) {
-    const buf = readFileSync(path);
-    size = buf.length;
-    if (size <= bs) {
-      // One block: the block hash is the file hash (hash once).
-      const h = sha(buf);
-      await writeFile(copyTo, buf);
-      return { sha256: h, size, mtimeMs: before.mtimeMs, blocks: size === 0 ? [] : [h] };
-    }
-    hash.update(buf);
-    await writeFile(copyTo, buf);
-  } else {
-    const tap = new Transform({
-      transform(chunk: Buffer, _enc, cb) {
-        size += chunk.length;
-        hash.update(chunk);
-        cb(null, chunk);
-      },
-    });
-    await pipeline(createReadStream(path, { highWaterMark: 1 << 20 }), tap, createWriteStream(copyTo, { highWaterMark: 1 << 20 }));
-  }
-  const d = hash.digest();
-  return { sha256: d.sha256, size, mtimeMs: before.mtimeMs, blocks: d.blocks };
 }

@@ -199,10 +199,9 @@ export class Hasher {
   /**
    * SHA-256 (lowercase hex), size in bytes and mtime (ms) of the file at absolute `path`.
    * Rejects with an Error carrying the fs `code` (ENOENT, EACCES…) when the file cannot be read.
-   * With `copyTo`, the bytes hashed are also written there (removed again on failure).
    */
-  async hash(path: string, copyTo?: string): Promise<HashResult> {
-    const r = (await this.pool.run(copyTo ? { path, copyTo } : { path })) as HashResult | HashFailure;
+  async hash(path: string): Promise<HashResult> {
+    const r = (await this.pool.run({ path })) as HashResult | HashFailure;
     if ('error' in r) throw failureError(r, path);
     return r;
   }
