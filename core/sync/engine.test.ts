@@ -6,6 +6,7 @@ import type { Logger } from '../common/logger';
 import type { LockInfo } from '../control/api';
 import { entryPath, FILES_PREFIX, folderPath, LOCKS_PREFIX, type IndexRecord } from './engine';
 import { isConflictCopy } from './paths';
+import { SyncStateStore } from './sync-state';
 import { SyncTestCluster, waitFor } from './testing/cluster';
 
 async function readOrNull(path: string): Promise<Buffer | null> {
@@ -349,13 +350,10 @@ describe('SyncEngine (three engines, one MemoryKv)', () => {
     }
   });
 
-  it('persists sync state atomically in <dataDir>/sync-state.json', async () => {
+  it('persists sync state in <dataDir> (sync-state.json and its journal)', async () => {
     const A = c.node('A');
     await writeFile(join(A.folder, 's.txt'), 'state');
-    await waitFor('state file lists s.txt', async () => {
-      const doc = JSON.parse((await readOrNull(join(c.node('B').dataDir, 'sync-state.json')))?.toString() ?? '{}') as { entries?: Record<string, { version: number }> };
-      return doc.entries?.['s.txt']?.version === 1;
-    });
+    await waitFor('the saved state lists s.txt', async () => (await new SyncStateStore<{ version: number }>(c.node('B').dataDir, 'reader').load()).entries.get('s.txt')?.version === 1);
   });
 });
 

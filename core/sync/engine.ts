@@ -40,6 +40,7 @@ import { planPath } from './planner';
 import { LOCK_HISTORY_PREFIX, LOCK_PREFIX, parseLock, parseLockEvents } from '../locks/lock-manager';
 import { FILES_PREFIX, parseIndexRecord, type IndexRecord } from './index-record';
 import { BufferPool } from './buffer-pool';
+import { SyncStateStore } from './sync-state';
 import { batchBlocks, blocksOf, BlockVerifyError, decodeManifest, encodeManifest, INLINE_BLOCKS_MAX, isFullBlockSize, isSingleBlock, MIN_BLOCK_SIZE, type BlockInfo } from './blocks';
 
 export { FILES_PREFIX, type IndexRecord } from './index-record';
@@ -111,7 +112,7 @@ export interface SyncEngineOptions {
   host: string;
   /** Absolute path of the synchronized folder (created if missing). */
   folder: string;
-  /** Node data directory: `objects/` and `sync-state.json` live here. Must not be inside `folder`. */
+  /** Node data directory: `objects/`, `staging/` and the synced state (`sync-state.json` and its journal, see `sync-state.ts`) live here. Must not be inside `folder`. */
   dataDir: string;
   kv: ReplicatedKV;
   fetcher: BlobFetcher;
@@ -146,7 +147,7 @@ export interface SyncEngineOptions {
   versioning?: VersioningOptions;
 }
 
-/** Per-path state this folder holds, persisted in `<dataDir>/sync-state.json`. */
+/** Per-path state this folder holds, persisted by {@link SyncStateStore} (`<dataDir>/sync-state.json` and `sync-state.journal`). */
 interface SyncedState {
   /** Content synced (null = the folder holds the tombstone, i.e. no file). */
   sha256: string | null;
@@ -188,7 +189,6 @@ interface PendingCommit {
 
 /** How often files held read-only for another node's lock are checked for edits, in ms. */
 const LOCK_POLL_MS = 500;
-const STATE_FILE = 'sync-state.json';
 const IS_WINDOWS = process.platform === 'win32';
 /** How long stop() waits for in-flight work (a hung fetch must not block shutdown). */
 const STOP_DRAIN_MS = 5_000;
@@ -220,8 +220,8 @@ const IGNORE_SETTLE_TRIES = 50;
 const RETRY_TICK_MS = 5;
 /** Staging directory (inside dataDir) for files about to be renamed into the folder. */
 const STAGING_DIR = 'staging';
-/** sync-state.json is rewritten at most every 50 ms + 1 ms per entry, capped here (a lost save only costs re-hashing). */
-const STATE_SAVE_MAX_MS = 3_000;
+/** Changes of the synced state are saved (`sync-state.ts`) at most this long (ms) after they were made (a lost save only costs re-hashing). */
+const STATE_SAVE_MS = 250;
 /**
  * Paths of a folder scan queued at once (the rest wait in {@link SyncEngine} `scanQueue` as plain
  * strings): a 100,000-file scan must not hold 100,000 promise chains. Larger than COMMIT_BATCH so
@@ -366,7 +366,8 @@ export class SyncEngine {
   private running = false;
   private abort = SyncEngine.newAbort();
   private stateWrite: Promise<void> = Promise.resolve();
-  private stateDirty = false;
+  /** `state` and `readOnlyByUs` on disk (snapshot + journal of changes). */
+  private readonly stateStore: SyncStateStore<SyncedState>;
   private stateTimer: ReturnType<typeof setTimeout> | null = null;
   /** Per-file outcomes of the current log window; see {@link FILE_LOG_WINDOW_MS}. */
   private readonly fileTally = { committed: 0, committedDeletes: 0, applied: 0, appliedDeletes: 0 };
@@ -419,6 +420,7 @@ export class SyncEngine {
     this.stabilityMs = options.stabilityMs ?? 150;
     this.concurrency = Math.max(1, options.concurrency ?? 64);
     this.stagingDir = join(options.dataDir, STAGING_DIR);
+    this.stateStore = new SyncStateStore<SyncedState>(options.dataDir, options.nodeId);
     this.rescanIntervalMs = options.rescanIntervalMs ?? 60_000;
     this.objects = new ObjectStore(options.dataDir, (p) => this.hash(p));
     this.versions = new VersionStore(this.folder, options.versioning ?? DEFAULT_VERSIONING, this.log.child({ part: 'versions' }));
@@ -427,7 +429,7 @@ export class SyncEngine {
   // ---------------------------------------------------------------- lifecycle
 
   /**
-   * Starts syncing: loads `sync-state.json`, reads the index and locks, starts the folder watcher,
+   * Starts syncing: loads the synced state (`sync-state.ts`), reads the index and locks, starts the folder watcher,
    * scans the folder and schedules every known path (offline local changes get committed,
    * missing or outdated files fetched), then follows `kv.watch`. Resolves once the scan is
    * scheduled; use {@link idle} to wait for the backlog to drain.
@@ -508,7 +510,6 @@ export class SyncEngine {
     this.blocksOfAbs.clear();
     if (this.stateTimer) clearTimeout(this.stateTimer);
     this.stateTimer = null;
-    this.stateDirty = true;
     await this.saveState();
     this.logFileTally();
     if (this.ownsHasher) {
@@ -1965,7 +1966,7 @@ export class SyncEngine {
 
   private markSynced(path: string, idx: IndexEntry | null, local: LocalFile | null): void {
     if (!idx) {
-      if (this.state.delete(path)) this.saveStateSoon();
+      if (this.state.delete(path)) this.saveStateSoon(path);
       return;
     }
     const next: SyncedState = { sha256: idx.record.deleted ? null : idx.record.sha256, version: idx.record.version, modRevision: idx.modRevision };
@@ -1980,7 +1981,7 @@ export class SyncEngine {
     const prev = this.state.get(path);
     if (prev && prev.sha256 === next.sha256 && prev.modRevision === next.modRevision && prev.mtimeMs === next.mtimeMs) return;
     this.state.set(path, next);
-    this.saveStateSoon();
+    this.saveStateSoon(path);
     if (prev?.version !== next.version) this.emitChange([path]);
   }
 
@@ -2406,42 +2407,28 @@ export class SyncEngine {
   private async loadState(): Promise<void> {
     this.state.clear();
     this.readOnlyByUs.clear();
-    let text: string;
-    try {
-      text = await readFile(join(this.opts.dataDir, STATE_FILE), 'utf8');
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return;
-      throw err;
-    }
-    try {
-      const doc = JSON.parse(text) as { entries?: Record<string, SyncedState>; readOnly?: string[] };
-      for (const [p, s] of Object.entries(doc.entries ?? {})) this.state.set(p, s);
-      for (const p of doc.readOnly ?? []) this.readOnlyByUs.add(p);
-    } catch (err) {
-      this.log.error({ err: (err as Error).message }, `${STATE_FILE} is unreadable; starting without sync state (local files are re-compared to the index)`);
-    }
+    const got = await this.stateStore.load();
+    for (const [p, st] of got.entries) this.state.set(p, st);
+    for (const p of got.readOnly) this.readOnlyByUs.add(p);
+    if (got.problem) this.log.error({ problem: got.problem }, `${got.problem}; local files not covered by the sync state are compared with the index again`);
   }
 
-  private saveStateSoon(): void {
-    this.stateDirty = true;
+  /** Notes that `path`'s synced state changed (when given) and saves the state within {@link STATE_SAVE_MS}. */
+  private saveStateSoon(path?: string): void {
+    if (path !== undefined) this.stateStore.changed(path);
     if (this.stateTimer) return;
     this.stateTimer = setTimeout(() => {
       this.stateTimer = null;
       void this.saveState().catch((err: unknown) => this.log.error({ err: (err as Error).message }, 'could not write sync state'));
-    }, Math.min(STATE_SAVE_MAX_MS, 50 + this.state.size));
+    }, STATE_SAVE_MS);
   }
 
-  /** Writes `sync-state.json` atomically (temp + rename); concurrent calls coalesce. */
+  /**
+   * Writes the state's changes (`sync-state.ts`: appended to the journal, or a new snapshot);
+   * calls are serialized, and a failed save does not stop later ones (the next one compacts).
+   */
   private saveState(): Promise<void> {
-    this.stateWrite = this.stateWrite.then(async () => {
-      if (!this.stateDirty) return;
-      this.stateDirty = false;
-      const file = join(this.opts.dataDir, STATE_FILE);
-      const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
-      const doc = { version: 1, nodeId: this.opts.nodeId, entries: Object.fromEntries(this.state), readOnly: [...this.readOnlyByUs] };
-      await writeFile(tmp, JSON.stringify(doc));
-      await rename(tmp, file);
-    });
+    this.stateWrite = this.stateWrite.catch(() => undefined).then(() => this.stateStore.save(this.state, this.readOnlyByUs));
     return this.stateWrite;
   }
 
