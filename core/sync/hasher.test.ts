@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { blockLayout } from './blocks';
-import { Hasher, ownsBuffer, workerExecArgv } from './hasher';
+import { Hasher, messageSizes, ownsBuffer, workerExecArgv } from './hasher';
 
 const dir = mkdtempSync(join(tmpdir(), 'clusterdesk-hasher-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -56,6 +56,22 @@ describe('Hasher', () => {
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout.trim()).sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
   }, 60_000);
+
+  it('messageSizes spreads a turn over the threads even for two calls, at most maxTasks per message, every call once', () => {
+    expect(messageSizes(0, 2, 32)).toEqual([]);
+    expect(messageSizes(1, 2, 32)).toEqual([1]);
+    expect(messageSizes(2, 2, 32)).toEqual([1, 1]); // e.g. two large files settled in the same turn
+    expect(messageSizes(4, 2, 32)).toEqual([2, 2]);
+    expect(messageSizes(5, 2, 32)).toEqual([3, 2]);
+    expect(messageSizes(100, 2, 32)).toEqual([32, 32, 32, 4]);
+    expect(messageSizes(70, 1, 64)).toEqual([64, 6]);
+    for (let n = 0; n < 300; n++) {
+      const sizes = messageSizes(n, 2, 32);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(n);
+      expect(sizes.every((k) => k >= 1 && k <= 32)).toBe(true);
+      if (n >= 2) expect(sizes.length).toBeGreaterThanOrEqual(2);
+    }
+  });
 
   it('workerExecArgv keeps loaders and profiler options and drops V8 and per-process flags', () => {
     expect(

@@ -72,8 +72,6 @@ export function workerExecArgv(parent: readonly string[]): string[] {
   return out;
 }
 
-/** Fewest tasks per message when a turn's calls are split over the threads. */
-const MIN_SPLIT_TASKS = 8;
 /** Most {@link Hasher.scanFile} calls sent to a worker in one message. */
 const SCAN_BATCH = 32;
 /** Writes smaller than this (bytes) may share one worker task with others made in the same event-loop turn. */
@@ -114,6 +112,20 @@ function failureError(f: HashFailure, path?: string): Error {
 }
 
 /**
+ * How a turn's `count` calls are cut into messages: over `spread` threads, at most `maxTasks` per
+ * message, in order. Always spread, even two calls: their files' sizes are unknown on the main
+ * thread, and the large files a bulk copy writes together settle, and get scanned, in one turn
+ * (four 64 MiB files in one message were hashed one after another on one thread while the other
+ * idled). A message costs the main thread about 10 µs; at most `spread - 1` more per turn.
+ */
+export function messageSizes(count: number, spread: number, maxTasks: number): number[] {
+  const per = Math.max(1, Math.min(maxTasks, Math.ceil(count / Math.max(1, spread))));
+  const out: number[] = [];
+  for (let left = count; left > 0; left -= per) out.push(Math.min(per, left));
+  return out;
+}
+
+/**
  * Calls made in one event-loop turn, sent to the workers together as {@link BatchTask}s (one
  * message per batch, not per call): flushed at the end of the turn, or at once when `maxBytes`
  * are queued; split over `spread` threads, at most `maxTasks` per message. Each call settles on
@@ -143,11 +155,9 @@ class TurnBatcher<T extends ScanFileTask | WriteBlocksTask, R> {
     const all = this.queue;
     this.queue = [];
     this.bytes = 0;
-    // Split over the threads only when each message still carries a few tasks: a message costs
-    // the main thread more than hashing a few small files costs a worker.
-    const per = Math.min(this.maxTasks, Math.max(MIN_SPLIT_TASKS, Math.ceil(all.length / this.spread)));
-    for (let i = 0; i < all.length; i += per) {
-      const batch = all.slice(i, i + per);
+    let i = 0;
+    for (const n of messageSizes(all.length, this.spread, this.maxTasks)) {
+      const batch = all.slice(i, (i += n));
       const transferList = [...new Set(batch.flatMap((b) => (b.task.kind === 'writeBlocks' ? transferable(b.task.items) : [])))];
       const msg: BatchTask = { kind: 'batch', tasks: batch.map((b) => b.task) };
       (this.pool.run(msg, { transferList }) as Promise<(R | HashFailure)[] | HashFailure>).then(
