@@ -180,6 +180,34 @@ describe('block transfer (two engines, one MemoryKv)', () => {
     expect(c.net.blockBytes() - before).toBe(data.length);
   });
 
+  it('files sharing blocks, received together: each block is fetched once and written into every waiting file as it lands (nothing read back)', async () => {
+    const A = c.node('A');
+    const B = c.node('B');
+    // Three 12-block files: the same 11 blocks after a first block of their own.
+    const common = randomBytes(11 * BS);
+    const files = ['s1.bin', 's2.bin', 's3.bin'].map((n) => ({ n, data: Buffer.concat([randomBytes(BS), common]) }));
+    B.kv.holdWatches(); // B hears of all three in one go
+    await Promise.all(files.map((f) => writeFile(join(A.folder, f.n), f.data)));
+    await waitFor('A committed the three files', async () => (await c.kv.range(FILES_PREFIX, { prefix: true })).kvs.filter((kv) => /s\d\.bin$/.test(kv.key)).length === 3);
+    let open!: () => void;
+    c.net.gate = new Promise<void>((r) => (open = r));
+    const before = { net: c.net.blockBytes(), shared: B.engine.transferStats.sharedWriteBytes, copied: B.engine.transferStats.copiedBytes };
+    B.kv.releaseWatches();
+    // One transfer claims the 11 common blocks and waits at the gate; the other two wait for them.
+    await waitFor('two files wait for the 11 common blocks', () => B.engine.sharedWritesWaiting === 22);
+    open();
+    c.net.gate = null;
+    await waitFor('the three files at B', async () => {
+      for (const f of files) if (!(await sameBytes(join(B.folder, f.n), f.data))) return false;
+      return true;
+    });
+    expect(c.net.blockBytes() - before.net).toBe(14 * BS); // 3 first blocks + 11 common ones, once
+    expect(B.engine.transferStats.sharedWriteBytes - before.shared).toBe(22 * BS);
+    expect(B.engine.transferStats.copiedBytes - before.copied).toBe(0);
+    expect(B.engine.sharedWritesWaiting).toBe(0);
+    expect(c.net.releasedTwice).toBe(0);
+  });
+
   it('still applies a record written before block manifests (whole object from a peer store)', async () => {
     const A = c.node('A');
     const B = c.node('B');

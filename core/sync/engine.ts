@@ -390,6 +390,13 @@ export class SyncEngine {
   private readonly partials = new Map<string, string>();
   /** Blocks being fetched right now, by hash: settles when that fetch ends (then {@link blockAt} says where the block landed). */
   private readonly inflight = new Map<string, Promise<void>>();
+  /**
+   * Other partial files waiting for a block in {@link inflight}, by hash: the fetching transfer
+   * writes the block there too as it lands (verified once, no copy read back and hashed again
+   * afterwards), then calls `done`. Entries are taken by the write that serves them and dropped
+   * when that block's fetch ends.
+   */
+  private readonly fanout = new Map<string, { part: string; offset: number; size: number; done: () => void }[]>();
   private poolTrimTimer: ReturnType<typeof setInterval> | null = null;
   /** Buffers of full blocks served to peers, read into again once sent (see {@link releaseBlock}). */
   private readonly servePool = new BufferPool({ maxBytes: SERVE_POOL_BYTES, alloc: (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer });
@@ -399,8 +406,8 @@ export class SyncEngine {
   private readonly closing = new Map<string, Promise<void>>();
   private fetchBudget = FETCH_BUDGET_BYTES;
   private readonly budgetWaiters: (() => void)[] = [];
-  /** Transfer counters since start (bytes): fetched from peers, copied from local files, reused from a partial file. */
-  readonly transferStats = { fetchedBytes: 0, copiedBytes: 0, resumedBytes: 0, rejectedBlocks: 0 };
+  /** Transfer counters since start (bytes): fetched from peers, copied from local files, reused from a partial file, and written by a fetch into other partial files waiting for the same blocks (`sharedWriteBytes`, not read back). */
+  readonly transferStats = { fetchedBytes: 0, copiedBytes: 0, resumedBytes: 0, rejectedBlocks: 0, sharedWriteBytes: 0 };
 
   /** The engine's stop signal: every in-flight fetch listens to it (more than Node's default 10 listeners). */
   private static newAbort(): AbortController {
@@ -937,6 +944,13 @@ export class SyncEngine {
     if (data.buffer instanceof ArrayBuffer) this.servePool.give(data.buffer);
   }
 
+  /** Blocks other partial files wait to have written into them by a fetch in progress (see `fanout`; for status and tests). */
+  get sharedWritesWaiting(): number {
+    let n = 0;
+    for (const regs of this.fanout.values()) n += regs.length;
+    return n;
+  }
+
   /** Buffers of served blocks read into again instead of allocated (see {@link releaseBlock}). */
   get servedBlockBuffersReused(): number {
     return this.servePool.reused;
@@ -1069,8 +1083,16 @@ export class SyncEngine {
     want.forEach((b, i) => {
       if (have[i]) return;
       const other = this.inflight.get(b.hash);
-      if (other) waits.add(other);
-      else if (!claimed.has(b.hash)) {
+      if (other) {
+        waits.add(other);
+        // The partial exists (a file of one block gets its partial only when written): the other
+        // transfer may write the block here as well once it lands.
+        if (want.length > 1) {
+          const regs = this.fanout.get(b.hash) ?? [];
+          regs.push({ part, offset: b.offset, size: b.size, done: () => (have[i] = true) });
+          this.fanout.set(b.hash, regs);
+        }
+      } else if (!claimed.has(b.hash)) {
         let done!: () => void;
         this.inflight.set(b.hash, new Promise<void>((r) => (done = r)));
         claimed.set(b.hash, done);
@@ -1084,6 +1106,7 @@ export class SyncEngine {
     } finally {
       for (const [hash, done] of claimed) {
         this.inflight.delete(hash);
+        this.fanout.delete(hash); // waiters not served copy or fetch the block themselves
         done();
       }
     }
@@ -1218,15 +1241,33 @@ export class SyncEngine {
           });
           if (items.length > 0) {
             const finish = finishMtimeMs !== undefined && items.length === need.length ? { mtimeMs: finishMtimeMs } : undefined;
+            // Partial files waiting for these blocks get them from this write too.
+            const also: { item: number; dest: string; offset: number }[] = [];
+            const served: { size: number; done: () => void }[] = [];
+            items.forEach((it, k) => {
+              const regs = this.fanout.get(it.hash);
+              if (!regs) return;
+              this.fanout.delete(it.hash);
+              for (const r of regs) {
+                if (r.size !== it.data.length) continue;
+                also.push({ item: k, dest: r.part, offset: r.offset });
+                served.push(r);
+              }
+            });
             let res: BlocksResult;
             try {
-              res = await this.hasher!.writeBlocksFinish(part, items, finish);
+              res = await this.hasher!.writeBlocksFinish(part, items, finish, also);
             } finally {
               // The worker is done with these bytes (written, rejected, or failed).
               const release = this.opts.fetcher.release;
               if (release) for (const it of items) release.call(this.opts.fetcher, it.data);
             }
             if (res.finished) finished = res.finished;
+            res.alsoOk?.forEach((v, k) => {
+              if (!v) return;
+              served[k]!.done();
+              this.transferStats.sharedWriteBytes += served[k]!.size;
+            });
             const ok = res.ok;
             ok.forEach((v, i) => {
               if (v) {

@@ -38,6 +38,12 @@ export interface WriteBlocksTask {
   items: { offset: number; hash: string; data: Uint8Array }[];
   /** When every item verified: also make `dest` mode 0644 with this mtime (ms), and report its size and mtime. */
   finish?: { mtimeMs: number };
+  /**
+   * More places for verified items (another partial file waiting for the same block): `items[item]`
+   * is also written to `dest` at `offset` once it verified. `dest` must exist (it is not created);
+   * an item that did not verify, or a `dest` that cannot be opened, is reported false in `alsoOk`.
+   */
+  also?: { item: number; dest: string; offset: number }[];
 }
 /** Which blocks `path` already holds (resume of a partial file). */
 export interface CheckBlocksTask {
@@ -50,6 +56,8 @@ export interface BlocksResult {
   ok: boolean[];
   /** With `finish`, when it was applied: the file's size and mtime (fstat). */
   finished?: { size: number; mtimeMs: number };
+  /** Per entry of a write's `also`: true when written there. */
+  alsoOk?: boolean[];
 }
 
 /**
@@ -273,7 +281,40 @@ function writeBlocks(t: WriteBlocksTask): BlocksResult {
   } finally {
     closeSync(fd);
   }
-  return finished ? { ok, finished } : { ok };
+  const alsoOk = t.also ? writeAlso(t, ok) : undefined;
+  return { ok, ...(finished ? { finished } : {}), ...(alsoOk ? { alsoOk } : {}) };
+}
+
+/** Writes each verified item of `t` to its `also` places (one open per file); false where not written. */
+function writeAlso(t: WriteBlocksTask, ok: boolean[]): boolean[] {
+  const also = t.also!;
+  const out = also.map(() => false);
+  const byDest = new Map<string, number[]>();
+  also.forEach((a, k) => {
+    if (!ok[a.item]) return;
+    const list = byDest.get(a.dest);
+    if (list) list.push(k);
+    else byDest.set(a.dest, [k]);
+  });
+  for (const [dest, list] of byDest) {
+    let fd: number;
+    try {
+      fd = openSync(dest, constants.O_RDWR); // never created here: the waiting transfer made it
+    } catch {
+      continue; // gone (that transfer ended): it copies or fetches what it lacks itself
+    }
+    try {
+      for (const k of list) {
+        const a = also[k]!;
+        const data = t.items[a.item]!.data;
+        for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, a.offset + done);
+        out[k] = true;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return out;
 }
 
 function checkBlocks(t: CheckBlocksTask): BlocksResult {

@@ -114,6 +114,40 @@ describe('Hasher', () => {
     }
   });
 
+  it("a write's verified blocks also land in the other files waiting for them (existing files only; a block that fails its hash nowhere)", async () => {
+    const h = new Hasher({ threads: 1 });
+    try {
+      const sha = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+      const good = new Uint8Array(Buffer.alloc(64 << 10, 7));
+      const bad = new Uint8Array(Buffer.alloc(64 << 10, 9));
+      const waiting = join(dir, 'waiting.part');
+      writeFileSync(waiting, Buffer.alloc(192 << 10)); // a partial file of three blocks, all zero
+      const gone = join(dir, 'gone.part');
+      const r = await h.writeBlocksFinish(
+        join(dir, 'fetching.part'),
+        [
+          { offset: 0, hash: sha(good), data: good },
+          { offset: 64 << 10, hash: sha(good), data: bad }, // does not hash to what was asked
+        ],
+        undefined,
+        [
+          { item: 0, dest: waiting, offset: 128 << 10 },
+          { item: 1, dest: waiting, offset: 0 },
+          { item: 0, dest: gone, offset: 0 },
+        ],
+      );
+      expect(r.ok).toEqual([true, false]);
+      expect(r.alsoOk).toEqual([true, false, false]);
+      const w = readFileSync(waiting);
+      expect(w.length).toBe(192 << 10);
+      expect(w.subarray(128 << 10).equals(Buffer.alloc(64 << 10, 7))).toBe(true); // (good itself went to the worker)
+      expect(w.subarray(0, 128 << 10).equals(Buffer.alloc(128 << 10))).toBe(true); // the bad block was written nowhere
+      expect(() => lstatSync(gone)).toThrow(/ENOENT/); // never created
+    } finally {
+      await h.destroy();
+    }
+  });
+
   it('small writes made in one turn share a worker task, each verified, finished and failing on its own', async () => {
     const h = new Hasher({ threads: 1 });
     try {

@@ -241,9 +241,10 @@ export class Hasher {
 
   /**
    * {@link writeBlocks} (creating `dest` when missing); with `finish`, once every item verified,
-   * also sets mode 0644 and mtime `finish.mtimeMs` and reports the file's size and mtime.
+   * also sets mode 0644 and mtime `finish.mtimeMs` and reports the file's size and mtime. With
+   * `also`, verified items are written to those other (existing) files too (`alsoOk`).
    */
-  async writeBlocksFinish(dest: string, items: WriteBlocksTask['items'], finish?: { mtimeMs: number }): Promise<BlocksResult> {
+  async writeBlocksFinish(dest: string, items: WriteBlocksTask['items'], finish?: { mtimeMs: number }, also?: WriteBlocksTask['also']): Promise<BlocksResult> {
     // A Uint8Array view is cloned with its WHOLE backing buffer (gRPC hands out views into large
     // receive buffers): a block that is (nearly) all of its buffer — a block big enough to have
     // its own reply message — is transferred as it is; any other is copied into its own buffer
@@ -262,7 +263,7 @@ export class Hasher {
       data.set(it.data);
       return { ...it, data };
     });
-    const task: WriteBlocksTask = { kind: 'writeBlocks', dest, items: own, ...(finish ? { finish } : {}) };
+    const task: WriteBlocksTask = { kind: 'writeBlocks', dest, items: own, ...(finish ? { finish } : {}), ...(also && also.length > 0 ? { also } : {}) };
     const bytes = own.reduce((n, it) => n + it.data.byteLength, 0);
     if (bytes < WRITE_BATCH_BYTES) return this.writes.add(task, bytes);
     const r = (await this.pool.run(task, { transferList: transferable(own) })) as BlocksResult | HashFailure;

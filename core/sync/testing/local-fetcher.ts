@@ -37,6 +37,8 @@ export class LocalBlobNetwork {
   private readonly handedBack = new WeakSet<SharedArrayBuffer>();
   /** Test hook: may replace a block's bytes on the wire (e.g. corrupt them) or drop the call by throwing. */
   tamper: ((from: string, hash: string, data: Uint8Array) => Uint8Array) | null = null;
+  /** Test hook: while set, every `getBlocks` call waits for it before reading any block. */
+  gate: Promise<void> | null = null;
 
   /** Makes `store` (and `blocks`) reachable as node `nodeId`. */
   register(nodeId: string, store: ObjectStore, blocks?: BlockSource): void {
@@ -75,6 +77,7 @@ export class LocalBlobNetwork {
         const src = this.blockSources.get(source);
         if (!src) throw new UnavailableError(`node ${source} is not reachable`);
         this.blockCalls.push({ from: source, count: hashes.length });
+        if (this.gate) await this.gate;
         const out: (Uint8Array | null)[] = [];
         for (const h of hashes) {
           let data = await src.readBlock(h);
