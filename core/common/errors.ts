@@ -158,6 +158,12 @@ export class InvariantError extends Error {
 }
 
 /** Throws {@link InvariantError} when `cond` is false. */
+/** The string `code` of an error (a Node system error's `ENOENT`, `EACCES`…, or a {@link ClusterDeskError}'s), or undefined for anything else (including null). */
+export function errCode(err: unknown): string | undefined {
+  const c = (err as { code?: unknown } | null)?.code;
+  return typeof c === 'string' ? c : undefined;
+}
+
 export function invariant(cond: unknown, message: string): asserts cond {
   if (!cond) throw new InvariantError(message);
 }

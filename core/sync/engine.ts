@@ -25,7 +25,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, readSync, renameSync, type D
 import { chmod, copyFile, lstat, mkdir, open, readdir, readFile, readlink, rename, rm, rmdir, stat, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { watch as chokidarWatch, type FSWatcher } from 'chokidar';
-import { CorruptionError, LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
+import { CorruptionError, errCode, LockConflictError, NotFoundError, PathError, UnavailableError, ValidationError } from '../common/errors';
 import { silentLogger, type Logger } from '../common/logger';
 import type { ActivityEntry, ConflictEntry, FileHistory, LockInfo, SyncProblem, SyncProblemKind } from '../control/api';
 import type { ReplicatedKV, TxnResponse, WatchEvent, Watcher } from '../kv/types';
@@ -295,10 +295,6 @@ function lstatOrNull(path: string): Stats | null {
   }
 }
 
-function errCode(err: unknown): string | undefined {
-  return (err as { code?: string } | null)?.code;
-}
-
 /** Keeps one folder in sync with the replicated index. See the module doc. */
 export class SyncEngine {
   /** This node's content-addressed store; the node serves peers' block requests from it. */
@@ -396,7 +392,7 @@ export class SyncEngine {
    * afterwards), then calls `done`. Entries are taken by the write that serves them and dropped
    * when that block's fetch ends.
    */
-  private readonly fanout = new Map<string, { part: string; offset: number; size: number; done: () => void }[]>();
+  private readonly fanout = new Map<string, { part: string; offset: number; done: () => void }[]>();
   private poolTrimTimer: ReturnType<typeof setInterval> | null = null;
   /** Buffers of full blocks served to peers, read into again once sent (see {@link releaseBlock}). */
   private readonly servePool = new BufferPool({ maxBytes: SERVE_POOL_BYTES, alloc: (n) => Buffer.allocUnsafeSlow(n).buffer as ArrayBuffer });
@@ -1089,7 +1085,7 @@ export class SyncEngine {
         // transfer may write the block here as well once it lands.
         if (want.length > 1) {
           const regs = this.fanout.get(b.hash) ?? [];
-          regs.push({ part, offset: b.offset, size: b.size, done: () => (have[i] = true) });
+          regs.push({ part, offset: b.offset, done: () => (have[i] = true) });
           this.fanout.set(b.hash, regs);
         }
       } else if (!claimed.has(b.hash)) {
@@ -1243,15 +1239,14 @@ export class SyncEngine {
             const finish = finishMtimeMs !== undefined && items.length === need.length ? { mtimeMs: finishMtimeMs } : undefined;
             // Partial files waiting for these blocks get them from this write too.
             const also: { item: number; dest: string; offset: number }[] = [];
-            const served: { size: number; done: () => void }[] = [];
+            const served: { bytes: number; done: () => void }[] = [];
             items.forEach((it, k) => {
               const regs = this.fanout.get(it.hash);
               if (!regs) return;
               this.fanout.delete(it.hash);
               for (const r of regs) {
-                if (r.size !== it.data.length) continue;
                 also.push({ item: k, dest: r.part, offset: r.offset });
-                served.push(r);
+                served.push({ bytes: it.data.length, done: r.done });
               }
             });
             let res: BlocksResult;
@@ -1266,7 +1261,7 @@ export class SyncEngine {
             res.alsoOk?.forEach((v, k) => {
               if (!v) return;
               served[k]!.done();
-              this.transferStats.sharedWriteBytes += served[k]!.size;
+              this.transferStats.sharedWriteBytes += served[k]!.bytes;
             });
             const ok = res.ok;
             ok.forEach((v, i) => {

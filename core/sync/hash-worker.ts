@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fstatSync, futimesSync, lstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { errCode } from '../common/errors';
 import { blockSize } from './blocks';
 
 /** Input of one hashing task. */
@@ -150,10 +151,6 @@ export default async function run(
   }
 }
 
-function code(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException).code;
-}
-
 /**
  * The lstat step of a {@link ScanFileTask}, synchronous, on whichever thread calls it (the worker,
  * or the engine for a file it expects to be missing): lstat each of `parents` (a symbolic link
@@ -167,7 +164,7 @@ export function lstatForScan(path: string, parents: readonly string[]): Exclude<
     try {
       st = lstatSync(dir);
     } catch (err) {
-      if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') break; // the file lstat below reports it
+      if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') break; // the file lstat below reports it
       throw err;
     }
     if (st.isSymbolicLink()) return { kind: 'symlinkParent', dir };
@@ -177,7 +174,7 @@ export function lstatForScan(path: string, parents: readonly string[]): Exclude<
     // throwIfNoEntry: a missing file (every file a bulk sync is about to receive) costs no exception.
     st = lstatSync(path, { throwIfNoEntry: false });
   } catch (err) {
-    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return { kind: 'missing' };
+    if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') return { kind: 'missing' };
     throw err;
   }
   if (!st) return { kind: 'missing' };
@@ -247,7 +244,7 @@ function copyBlocks(t: CopyBlocksTask): BlocksResult {
         const it = t.items[i]!;
         const buf = readScratch(src, it.size, it.srcOffset);
         if (buf.length !== it.size || sha(buf) !== it.hash) continue;
-        for (let done = 0; done < buf.length; ) done += writeSync(dest, buf, done, buf.length - done, it.destOffset + done);
+        writeAllAt(dest, buf, it.destOffset);
         ok[i] = true;
       }
     } finally {
@@ -268,7 +265,7 @@ function writeBlocks(t: WriteBlocksTask): BlocksResult {
     for (let i = 0; i < t.items.length; i++) {
       const it = t.items[i]!;
       if (sha(it.data) !== it.hash) continue;
-      for (let done = 0; done < it.data.length; ) done += writeSync(fd, it.data, done, it.data.length - done, it.offset + done);
+      writeAllAt(fd, it.data, it.offset);
       ok[i] = true;
     }
     if (t.finish && ok.every(Boolean)) {
@@ -283,6 +280,11 @@ function writeBlocks(t: WriteBlocksTask): BlocksResult {
   }
   const alsoOk = t.also ? writeAlso(t, ok) : undefined;
   return { ok, ...(finished ? { finished } : {}), ...(alsoOk ? { alsoOk } : {}) };
+}
+
+/** Writes all of `data` to `fd` at byte `position` (writeSync may write less than asked). */
+function writeAllAt(fd: number, data: Uint8Array, position: number): void {
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
 }
 
 /** Writes each verified item of `t` to its `also` places (one open per file); false where not written. */
@@ -306,8 +308,7 @@ function writeAlso(t: WriteBlocksTask, ok: boolean[]): boolean[] {
     try {
       for (const k of list) {
         const a = also[k]!;
-        const data = t.items[a.item]!.data;
-        for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, a.offset + done);
+        writeAllAt(fd, t.items[a.item]!.data, a.offset);
         out[k] = true;
       }
     } finally {

@@ -28,6 +28,7 @@
 import { appendFile, readFile, rename, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { errCode } from '../common/errors';
 
 /** Snapshot file name (in the data dir). */
 export const STATE_FILE = 'sync-state.json';
@@ -42,10 +43,6 @@ export interface LoadedSyncState<S> {
   readOnly: Set<string>;
   /** Set when a file was unreadable or malformed; what could be read is still returned. */
   problem?: string;
-}
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | null)?.code;
 }
 
 /** Writes `text` to `file` through a temp file and a rename (readers see the old or the new bytes). */
@@ -170,8 +167,7 @@ export class SyncStateStore<S extends object> {
   }
 
   private loaded(entries: Map<string, S>, readOnly: Set<string>, lines = 0, problem?: string): LoadedSyncState<S> {
-    this.journalLines = lines;
-    if (problem) this.journalOk = false;
+    this.journalLines = lines; // journalOk stays false after a problem: the next save compacts
     this.savedReadOnly = JSON.stringify([...readOnly]);
     return problem ? { entries, readOnly, problem } : { entries, readOnly };
   }
@@ -198,14 +194,9 @@ export class SyncStateStore<S extends object> {
       this.dirty.clear();
       this.savedReadOnly = ro;
       this.journalOk = false;
-      try {
-        await writeAtomic(this.snapshotFile, doc);
-        this.generation = generation;
-        await writeAtomic(this.journalFile, `${JSON.stringify({ generation })}\n`);
-      } catch (err) {
-        this.journalOk = false; // compact again next time
-        throw err;
-      }
+      await writeAtomic(this.snapshotFile, doc); // on failure journalOk stays false: the next save compacts again
+      this.generation = generation;
+      await writeAtomic(this.journalFile, `${JSON.stringify({ generation })}\n`);
       this.journalLines = 0;
       this.journalOk = true;
       return;
